@@ -1,0 +1,149 @@
+//! The collector model: one trait, one registration table per exporter.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::Snapshot;
+
+/// Why a collector failed. Becomes `<ns>_scrape_collector_success{collector} 0` and one log line.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Reading a file or talking to a target failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being read (a path, a command), never a secret.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A reply or file could not be parsed.
+    #[error("{0}")]
+    Parse(String),
+    /// The data this collector reads does not exist on this host (logged at debug level, like node_exporter's
+    /// `ErrNoData`).
+    #[error("no data: {0}")]
+    NoData(String),
+    /// The collector did not finish before the scrape deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Any other failure, already phrased for a person.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CollectError {
+    /// An I/O error with the path or operation it concerns.
+    pub fn io(context: impl std::fmt::Display, source: std::io::Error) -> Self {
+        CollectError::Io { context: context.to_string(), source }
+    }
+
+    /// Whether this is the expected "nothing to read here" case.
+    pub fn is_no_data(&self) -> bool {
+        matches!(self, CollectError::NoData(_))
+    }
+}
+
+/// What a collector knows about the scrape it serves.
+#[derive(Debug, Clone)]
+pub struct ScrapeContext {
+    /// When the scrape must be answered. Every network call must finish before it.
+    pub deadline: Instant,
+    /// The target of a multi-target (`/probe`) scrape; `None` for `/metrics`.
+    pub target: Option<Arc<str>>,
+    /// Extra query parameters of a probe request (e.g. `module`), in request order.
+    pub params: Arc<Vec<(String, String)>>,
+}
+
+impl ScrapeContext {
+    /// A context whose deadline is `timeout` from now, with no target.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        ScrapeContext { deadline: Instant::now() + timeout, target: None, params: Arc::new(Vec::new()) }
+    }
+
+    /// Time left until the deadline (zero once past it).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The value of the probe parameter `name`, if given.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The future a collector returns.
+pub type CollectFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CollectError>> + Send + 'a>>;
+
+/// A collector: does its I/O asynchronously and writes families into `out`.
+///
+/// Whatever was written to `out` is kept even when the collector then fails or runs out of time, so a collector
+/// that gathers several things should write each as soon as it has it (partial results).
+pub trait Collector: Send + Sync + 'static {
+    /// Collects into `out`, finishing before `ctx.deadline`.
+    fn collect<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a>;
+}
+
+/// A collector that reads local files with blocking calls (most of the node exporter's).
+///
+/// The engine runs it on the blocking thread pool, so a hung file system stalls only that thread; the scrape
+/// still answers at its deadline, without this collector's output.
+pub trait BlockingCollector: Send + Sync + 'static {
+    /// Collects into `out`.
+    fn collect(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError>;
+}
+
+/// Adapts a [`BlockingCollector`] to [`Collector`].
+pub struct Blocking<T>(pub Arc<T>);
+
+impl<T: BlockingCollector> Collector for Blocking<T> {
+    fn collect<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
+        let inner = self.0.clone();
+        let ctx2 = ctx.clone();
+        Box::pin(async move {
+            let joined = tokio::task::spawn_blocking(move || {
+                let mut snap = Snapshot::new();
+                let res = inner.collect(&ctx2, &mut snap);
+                (snap, res)
+            })
+            .await;
+            match joined {
+                Ok((snap, res)) => {
+                    out.merge(snap);
+                    res
+                }
+                Err(e) => Err(CollectError::Other(format!("collector panicked: {e}"))),
+            }
+        })
+    }
+}
+
+/// Wraps a blocking collector for registration.
+pub fn blocking<T: BlockingCollector>(c: T) -> Box<dyn Collector> {
+    Box::new(Blocking(Arc::new(c)))
+}
+
+/// The error a collector constructor returns (bad flag value, missing directory, …).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One row of an exporter's collector table.
+///
+/// `C` is the exporter's parsed configuration, which constructors read their own flags from.
+pub struct CollectorSpec<C> {
+    /// The collector's name: `--collector.<name>`, the `collector` label, `collect[]=<name>`.
+    pub name: &'static str,
+    /// Whether it runs unless disabled.
+    pub default_enabled: bool,
+    /// One line for `--help`.
+    pub description: &'static str,
+    /// Builds the collector once at start-up.
+    pub build: fn(&C) -> Result<Box<dyn Collector>, BuildError>,
+}
+
+impl<C> std::fmt::Debug for CollectorSpec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectorSpec").field("name", &self.name).field("default_enabled", &self.default_enabled).finish()
+    }
+}

@@ -1,0 +1,389 @@
+//! The scrape engine: runs the enabled collectors concurrently, each bounded by the scrape deadline, and adds
+//! `<ns>_scrape_collector_duration_seconds` and `<ns>_scrape_collector_success`.
+//!
+//! Concurrent scrapes with the same key (target and collector filter) share one collection (single-flight), so a
+//! burst of scrapes costs the target one round of work.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+
+use crate::collector::{CollectError, Collector, ScrapeContext};
+use crate::model::{MetricFamily, Snapshot};
+
+/// A registered, enabled collector.
+pub struct NamedCollector {
+    /// Its name.
+    pub name: &'static str,
+    /// The collector.
+    pub collector: Arc<dyn Collector>,
+}
+
+/// Which of the enabled collectors a request wants (`collect[]` / `exclude[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Filter {
+    /// All enabled collectors.
+    #[default]
+    All,
+    /// Only these.
+    Only(Vec<String>),
+    /// All but these.
+    Except(Vec<String>),
+}
+
+/// A filter that names an unknown or disabled collector.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilterError {
+    /// `collect[]` and `exclude[]` were both given.
+    #[error("collect[] and exclude[] cannot be used together")]
+    Both,
+    /// No collector has that name.
+    #[error("missing collector: {0}")]
+    Missing(String),
+    /// The collector exists but is not enabled.
+    #[error("disabled collector: {0}")]
+    Disabled(String),
+}
+
+/// The outcome of one collector in one scrape.
+#[derive(Debug, Clone)]
+pub struct CollectorOutcome {
+    /// Collector name.
+    pub name: &'static str,
+    /// Wall time it took (up to the deadline).
+    pub duration: Duration,
+    /// `None` on success.
+    pub error: Option<Arc<CollectError>>,
+}
+
+/// Everything one scrape produced.
+#[derive(Debug, Clone)]
+pub struct ScrapeResult {
+    /// Sorted families, ready to encode.
+    pub families: Vec<MetricFamily>,
+    /// One entry per collector that ran.
+    pub outcomes: Vec<CollectorOutcome>,
+}
+
+type Flight = Shared<BoxFuture<'static, Arc<ScrapeResult>>>;
+
+/// Runs collectors. Cheap to share behind an `Arc`.
+pub struct Engine {
+    namespace: String,
+    all_names: Vec<&'static str>,
+    collectors: Vec<NamedCollector>,
+    in_flight: Mutex<HashMap<(Option<Arc<str>>, Filter), Flight>>,
+    collector_metrics: bool,
+}
+
+impl Engine {
+    /// An engine for namespace `ns` (e.g. `node`) with the enabled `collectors`. `all_names` lists every collector
+    /// the exporter has, enabled or not, so filters can tell "disabled" from "missing".
+    pub fn new(ns: &str, all_names: Vec<&'static str>, collectors: Vec<NamedCollector>) -> Self {
+        Engine {
+            namespace: ns.to_owned(),
+            all_names,
+            collectors,
+            in_flight: Mutex::new(HashMap::new()),
+            collector_metrics: true,
+        }
+    }
+
+    /// Turns the per-collector duration/success metrics off (for exporters whose anchors lack them).
+    pub fn without_collector_metrics(mut self) -> Self {
+        self.collector_metrics = false;
+        self
+    }
+
+    /// The names of the enabled collectors.
+    pub fn enabled(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.collectors.iter().map(|c| c.name)
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Builds a filter from `collect[]` and `exclude[]` values, checking every name.
+    pub fn filter(&self, collect: Vec<String>, exclude: Vec<String>) -> Result<Filter, FilterError> {
+        if !collect.is_empty() && !exclude.is_empty() {
+            return Err(FilterError::Both);
+        }
+        for name in collect.iter().chain(&exclude) {
+            if !self.all_names.contains(&name.as_str()) {
+                return Err(FilterError::Missing(name.clone()));
+            }
+            if !self.collectors.iter().any(|c| c.name == name) {
+                return Err(FilterError::Disabled(name.clone()));
+            }
+        }
+        let normalise = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        Ok(if !collect.is_empty() {
+            Filter::Only(normalise(collect))
+        } else if !exclude.is_empty() {
+            Filter::Except(normalise(exclude))
+        } else {
+            Filter::All
+        })
+    }
+
+    /// Runs one scrape, joining a scrape already in flight for the same target and filter.
+    pub async fn scrape(self: &Arc<Self>, ctx: ScrapeContext, filter: Filter) -> Arc<ScrapeResult> {
+        let key = (ctx.target.clone(), filter.clone());
+        let flight = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(f) = map.get(&key) {
+                f.clone()
+            } else {
+                let this = self.clone();
+                let key2 = key.clone();
+                // A spawned task finishes (and leaves the map) even if every waiting client goes away.
+                let task = tokio::spawn(async move {
+                    let _leave = LeaveFlight { engine: this.clone(), key: Some(key2) };
+                    Arc::new(this.run(&ctx, &filter).await)
+                });
+                let fut = async move {
+                    match task.await {
+                        Ok(res) => res,
+                        Err(e) => Arc::new(ScrapeResult {
+                            families: Vec::new(),
+                            outcomes: vec![CollectorOutcome {
+                                name: "scrape",
+                                duration: Duration::ZERO,
+                                error: Some(Arc::new(CollectError::Other(format!("scrape task failed: {e}")))),
+                            }],
+                        }),
+                    }
+                }
+                .boxed()
+                .shared();
+                map.insert(key, fut.clone());
+                fut
+            }
+        };
+        flight.await
+    }
+
+    /// Runs the filtered collectors concurrently without single-flight.
+    pub async fn run(&self, ctx: &ScrapeContext, filter: &Filter) -> ScrapeResult {
+        let selected = self.collectors.iter().filter(|c| match filter {
+            Filter::All => true,
+            Filter::Only(names) => names.iter().any(|n| n == c.name),
+            Filter::Except(names) => !names.iter().any(|n| n == c.name),
+        });
+        let runs = selected.map(|c| run_one(c, ctx));
+        let results = futures::future::join_all(runs).await;
+
+        let mut snapshot = Snapshot::new();
+        let mut outcomes = Vec::with_capacity(results.len());
+        for (name, snap, duration, res) in results {
+            for conflict in snapshot.merge(snap) {
+                tracing::warn!(collector = name, metric = %conflict, "metric already exported with another type; dropped");
+            }
+            let error = match res {
+                Ok(()) => None,
+                Err(e) => {
+                    if e.is_no_data() {
+                        tracing::debug!(collector = name, error = %e, "collector returned no data");
+                    } else {
+                        tracing::error!(collector = name, error = %e, "collector failed");
+                    }
+                    Some(Arc::new(e))
+                }
+            };
+            outcomes.push(CollectorOutcome { name, duration, error });
+        }
+        if self.collector_metrics {
+            self.add_collector_metrics(&mut snapshot, &outcomes);
+        }
+        ScrapeResult { families: snapshot.into_sorted(), outcomes }
+    }
+
+    fn add_collector_metrics(&self, snapshot: &mut Snapshot, outcomes: &[CollectorOutcome]) {
+        let ns = &self.namespace;
+        let dur = snapshot.gauge(
+            format!("{ns}_scrape_collector_duration_seconds"),
+            format!("{ns}_exporter: Duration of a collector scrape."),
+        );
+        for o in outcomes {
+            dur.sample(&[("collector", o.name)], o.duration.as_secs_f64());
+        }
+        let ok = snapshot
+            .gauge(format!("{ns}_scrape_collector_success"), format!("{ns}_exporter: Whether a collector succeeded."));
+        for o in outcomes {
+            ok.sample(&[("collector", o.name)], if o.error.is_none() { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// Removes a flight from the map when its task ends, however it ends.
+struct LeaveFlight {
+    engine: Arc<Engine>,
+    key: Option<(Option<Arc<str>>, Filter)>,
+}
+
+impl Drop for LeaveFlight {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.engine.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        }
+    }
+}
+
+async fn run_one(
+    c: &NamedCollector,
+    ctx: &ScrapeContext,
+) -> (&'static str, Snapshot, Duration, Result<(), CollectError>) {
+    let start = Instant::now();
+    let mut snap = Snapshot::new();
+    let budget = ctx.remaining();
+    // A panicking collector is a bug, but it must cost only its own output, not the scrape.
+    let guarded = std::panic::AssertUnwindSafe(c.collector.collect(ctx, &mut snap)).catch_unwind();
+    let res = match tokio::time::timeout_at(ctx.deadline.into(), guarded).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(CollectError::Other("collector panicked".into())),
+        Err(_) => Err(CollectError::Timeout(budget)),
+    };
+    (c.name, snap, start.elapsed(), res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::{BlockingCollector, CollectFuture, blocking};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Fixed(f64);
+    impl Collector for Fixed {
+        fn collect<'a>(&'a self, _: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
+            Box::pin(async move {
+                out.gauge("test_value", "A value.").sample(&[], self.0);
+                Ok(())
+            })
+        }
+    }
+
+    struct Hang;
+    impl Collector for Hang {
+        fn collect<'a>(&'a self, _: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
+            Box::pin(async move {
+                out.gauge("test_partial", "Written before hanging.").sample(&[], 1.0);
+                futures::future::pending::<()>().await;
+                Ok(())
+            })
+        }
+    }
+
+    struct Fail;
+    impl Collector for Fail {
+        fn collect<'a>(&'a self, _: &'a ScrapeContext, _: &'a mut Snapshot) -> CollectFuture<'a> {
+            Box::pin(async { Err(CollectError::Parse("bad".into())) })
+        }
+    }
+
+    struct StuckFile;
+    impl BlockingCollector for StuckFile {
+        fn collect(&self, _: &ScrapeContext, _: &mut Snapshot) -> Result<(), CollectError> {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        }
+    }
+
+    struct Counting(Arc<AtomicUsize>);
+    impl Collector for Counting {
+        fn collect<'a>(&'a self, _: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
+            Box::pin(async move {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                out.gauge("test_count", "").sample(&[], 1.0);
+                Ok(())
+            })
+        }
+    }
+
+    fn named(name: &'static str, c: Box<dyn Collector>) -> NamedCollector {
+        NamedCollector { name, collector: Arc::from(c) }
+    }
+
+    fn success(res: &ScrapeResult, name: &str) -> f64 {
+        let fam = res.families.iter().find(|f| f.name == "test_scrape_collector_success").expect("success metric");
+        let s = fam.samples.iter().find(|s| s.labels[0].1 == name).expect("collector sample");
+        match s.value {
+            crate::model::Value::Scalar(v) => v,
+            _ => f64::NAN,
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_and_failing_collectors_give_partial_output_in_time() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["fixed", "hang", "fail", "stuck"],
+            vec![
+                named("fixed", Box::new(Fixed(3.0))),
+                named("hang", Box::new(Hang)),
+                named("fail", Box::new(Fail)),
+                named("stuck", blocking(StuckFile)),
+            ],
+        ));
+        let start = Instant::now();
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(300)), Filter::All).await;
+        assert!(start.elapsed() < Duration::from_secs(2), "scrape took {:?}", start.elapsed());
+        assert_eq!(success(&res, "fixed"), 1.0);
+        assert_eq!(success(&res, "hang"), 0.0);
+        assert_eq!(success(&res, "fail"), 0.0);
+        assert_eq!(success(&res, "stuck"), 0.0);
+        assert!(res.families.iter().any(|f| f.name == "test_value"));
+        assert!(res.families.iter().any(|f| f.name == "test_partial"), "partial output of a timed-out collector is kept");
+        assert!(matches!(
+            res.outcomes.iter().find(|o| o.name == "hang").and_then(|o| o.error.as_deref()),
+            Some(CollectError::Timeout(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_scrapes_share_one_collection() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let engine =
+            Arc::new(Engine::new("test", vec!["c"], vec![named("c", Box::new(Counting(count.clone())))]));
+        let ctx = ScrapeContext::with_timeout(Duration::from_secs(5));
+        let (a, b, c) = tokio::join!(
+            engine.scrape(ctx.clone(), Filter::All),
+            engine.scrape(ctx.clone(), Filter::All),
+            engine.scrape(ctx.clone(), Filter::All)
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&b, &c));
+        // Once finished, the next scrape collects afresh.
+        engine.scrape(ctx, Filter::All).await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn filters() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["a", "b", "off"],
+            vec![named("a", Box::new(Fixed(1.0))), named("b", Box::new(Fail))],
+        ));
+        assert_eq!(engine.filter(vec![], vec![]), Ok(Filter::All));
+        assert_eq!(engine.filter(vec!["x".into()], vec![]), Err(FilterError::Missing("x".into())));
+        assert_eq!(engine.filter(vec!["off".into()], vec![]), Err(FilterError::Disabled("off".into())));
+        assert_eq!(engine.filter(vec!["a".into()], vec!["b".into()]), Err(FilterError::Both));
+        let only_a = engine.filter(vec!["a".into()], vec![]).expect("valid filter");
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), only_a).await;
+        assert_eq!(res.outcomes.len(), 1);
+        let not_a = engine.filter(vec![], vec!["a".into()]).expect("valid filter");
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), not_a).await;
+        assert_eq!(res.outcomes.len(), 1);
+        assert_eq!(res.outcomes[0].name, "b");
+    }
+}

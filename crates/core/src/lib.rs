@@ -1,0 +1,26 @@
+//! oxporter-core: everything the oxporter exporters share.
+//!
+//! - [`model`]: the plain snapshot collectors fill ([`model::Snapshot`], [`model::MetricFamily`]).
+//! - [`collector`]: the [`collector::Collector`] trait and the registration table row [`collector::CollectorSpec`].
+//! - [`engine`]: runs collectors concurrently under the scrape deadline, single-flight, with per-collector
+//!   duration and success metrics.
+//! - [`encode`]: Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated from `Accept`.
+//! - [`server`]: `/metrics`, probe routes, landing page, health, request limit.
+//! - [`webconfig`]: exporter-toolkit compatible `--web.config.file` (TLS, basic auth, headers).
+//! - [`cli`], [`logging`], [`process`]: shared flags, log output, and the exporter's own process metrics.
+//!
+//! See `docs/architecture.md` for how the pieces fit.
+
+pub mod cli;
+pub mod collector;
+pub mod encode;
+pub mod engine;
+pub mod logging;
+pub mod model;
+pub mod process;
+pub mod run;
+pub mod server;
+pub mod webconfig;
+
+pub use collector::{BlockingCollector, CollectError, Collector, CollectorSpec, ScrapeContext};
+pub use model::{MetricFamily, MetricType, Snapshot};

@@ -1,0 +1,3 @@
+//! oxporter-node: a drop-in replacement for Prometheus node_exporter.
+
+fn main() {}
