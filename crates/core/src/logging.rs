@@ -19,10 +19,17 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => Level::WARN,
         LogLevel::Error => Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     // A second call (e.g. in tests) keeps the first logger.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
 }
@@ -36,10 +43,24 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let meta = event.metadata();
-        write!(w, "ts={} level={} target={}", rfc3339_now(), meta.level().as_str().to_ascii_lowercase(), meta.target())?;
-        let mut visitor = LogfmtVisitor { w: &mut w, result: Ok(()) };
+        write!(
+            w,
+            "ts={} level={} target={}",
+            rfc3339_now(),
+            meta.level().as_str().to_ascii_lowercase(),
+            meta.target()
+        )?;
+        let mut visitor = LogfmtVisitor {
+            w: &mut w,
+            result: Ok(()),
+        };
         event.record(&mut visitor);
         visitor.result?;
         writeln!(w)
@@ -66,14 +87,20 @@ impl LogfmtVisitor<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let key = if field.name() == "message" { "msg" } else { field.name() };
+        let key = if field.name() == "message" {
+            "msg"
+        } else {
+            field.name()
+        };
         self.result = write!(self.w, " {key}=").and_then(|_| write_logfmt_value(self.w, value));
     }
 }
 
 /// Writes a logfmt value, quoted when it holds spaces, quotes, `=` or control characters.
 fn write_logfmt_value(w: &mut Writer<'_>, v: &str) -> fmt::Result {
-    let needs_quotes = v.is_empty() || v.chars().any(|c| c == ' ' || c == '"' || c == '=' || c.is_control());
+    let needs_quotes = v.is_empty()
+        || v.chars()
+            .any(|c| c == ' ' || c == '"' || c == '=' || c.is_control());
     if !needs_quotes {
         return w.write_str(v);
     }
@@ -92,10 +119,11 @@ fn write_logfmt_value(w: &mut Writer<'_>, v: &str) -> fmt::Result {
     w.write_char('"')
 }
 
-
 /// The current UTC time as RFC 3339 with milliseconds.
 fn rfc3339_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 

@@ -1,3 +1,5 @@
 //! oxporter-node: a drop-in replacement for Prometheus node_exporter.
 
-fn main() {}
+fn main() -> anyhow::Result<()> {
+    oxporter_node::main()
+}

@@ -32,7 +32,9 @@ impl Format {
     /// Picks the format for an `Accept` header value, as the Go exporters do: the acceptable media range with the
     /// highest `q` wins (earlier wins ties); OpenMetrics only when asked for, text 0.0.4 otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text004 };
+        let Some(accept) = accept else {
+            return Format::Text004;
+        };
         let mut best: Option<(f32, Format)> = None;
         for range in accept.split(',') {
             let mut parts = range.split(';').map(str::trim);
@@ -81,7 +83,8 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
         v.split(',').any(|e| {
             let mut parts = e.split(';').map(str::trim);
             let coding = parts.next().unwrap_or("");
-            let q_zero = parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            let q_zero =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
             coding.eq_ignore_ascii_case("gzip") && !q_zero
         })
     })
@@ -90,7 +93,10 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 /// Gzips `body` at a fast level (scrape bodies compress well even at level 1).
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
     enc.write_all(body)?;
     enc.finish()
 }
@@ -110,11 +116,19 @@ mod tests {
                     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics100);
         assert_eq!(
-            Format::negotiate(Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5")),
+            Format::negotiate(Some(
+                "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"
+            )),
             Format::Text004
         );
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::OpenMetrics001);
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text;q=0,text/plain;q=0.1")), Format::Text004);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=0.0.1")),
+            Format::OpenMetrics001
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0,text/plain;q=0.1")),
+            Format::Text004
+        );
     }
 
     #[test]

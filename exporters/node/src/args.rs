@@ -1,0 +1,54 @@
+//! The node exporter's flags: the shared ones plus node_exporter's own.
+
+use std::path::{Path, PathBuf};
+
+use oxporter_core::cli::CommonArgs;
+
+/// All flags of oxporter-node.
+#[derive(Debug, Clone, clap::Parser)]
+pub struct Args {
+    /// Flags every exporter shares.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// procfs mountpoint.
+    #[arg(
+        long = "path.procfs",
+        value_name = "PATH",
+        default_value = "/proc",
+        help_heading = "Paths"
+    )]
+    pub procfs: PathBuf,
+    /// sysfs mountpoint.
+    #[arg(
+        long = "path.sysfs",
+        value_name = "PATH",
+        default_value = "/sys",
+        help_heading = "Paths"
+    )]
+    pub sysfs: PathBuf,
+    /// rootfs mountpoint (for a containerised exporter watching its host).
+    #[arg(
+        long = "path.rootfs",
+        value_name = "PATH",
+        default_value = "/",
+        help_heading = "Paths"
+    )]
+    pub rootfs: PathBuf,
+}
+
+impl Args {
+    /// A path below `--path.procfs`.
+    pub fn proc_path(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+
+    /// A path below `--path.sysfs`.
+    pub fn sys_path(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+
+    /// `path` as seen from inside `--path.rootfs`.
+    pub fn rootfs_path(&self, path: &Path) -> PathBuf {
+        self.rootfs.join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
