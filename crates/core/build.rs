@@ -30,10 +30,7 @@ fn main() {
     println!("cargo:rustc-env=OXPORTER_GIT_BRANCH={branch}");
     println!("cargo:rustc-env=OXPORTER_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=build.rs");
-    if let Ok(out) = Command::new("git")
-        .args(["rev-parse", "--git-dir"])
-        .output()
-    {
+    if let Ok(out) = Command::new("git").args(["rev-parse", "--git-dir"]).output() {
         if let Ok(dir) = String::from_utf8(out.stdout) {
             let dir = dir.trim();
             if !dir.is_empty() {

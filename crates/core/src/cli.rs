@@ -55,24 +55,14 @@ pub struct CommonArgs {
     #[arg(long = "web.listen-address", value_name = "ADDRESS", action = ArgAction::Append, help_heading = "Web")]
     pub listen_addresses: Vec<String>,
     /// Path under which to expose metrics.
-    #[arg(
-        long = "web.telemetry-path",
-        value_name = "PATH",
-        default_value = "/metrics",
-        help_heading = "Web"
-    )]
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", help_heading = "Web")]
     pub telemetry_path: String,
     /// Path to a configuration file that can enable TLS or authentication (exporter-toolkit format). Re-read when
     /// it changes.
     #[arg(long = "web.config.file", value_name = "FILE", help_heading = "Web")]
     pub web_config_file: Option<PathBuf>,
     /// Maximum number of parallel scrape requests; further ones get HTTP 503. 0 disables the limit.
-    #[arg(
-        long = "web.max-requests",
-        value_name = "N",
-        default_value_t = 40,
-        help_heading = "Web"
-    )]
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40, help_heading = "Web")]
     pub max_requests: usize,
     /// Exclude metrics about the exporter itself (process_*, promhttp_*).
     #[arg(long = "web.disable-exporter-metrics", help_heading = "Web")]
@@ -81,22 +71,10 @@ pub struct CommonArgs {
     #[arg(long = "scrape.timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Web")]
     pub scrape_timeout: Duration,
     /// Only log messages with the given severity or above.
-    #[arg(
-        long = "log.level",
-        value_name = "LEVEL",
-        value_enum,
-        default_value = "info",
-        help_heading = "Logging"
-    )]
+    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value = "info", help_heading = "Logging")]
     pub log_level: LogLevel,
     /// Output format of log messages.
-    #[arg(
-        long = "log.format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value = "logfmt",
-        help_heading = "Logging"
-    )]
+    #[arg(long = "log.format", value_name = "FORMAT", value_enum, default_value = "logfmt", help_heading = "Logging")]
     pub log_format: LogFormat,
 }
 
@@ -104,8 +82,7 @@ pub struct CommonArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|e| format!("invalid duration {s:?}: {e}"));
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"));
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -113,19 +90,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("invalid duration {s:?}: expected a number"));
         }
-        let n: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let n: f64 = rest[..num_len].parse().map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -134,9 +105,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             u => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"
-                ));
+                return Err(format!("invalid duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"));
             }
         };
         total += n * factor;
@@ -184,51 +153,32 @@ pub fn add_collector_flags<C>(mut cmd: Command, table: &[CollectorSpec<C>]) -> C
     for spec in table {
         let on = format!("collector.{}", spec.name);
         let off = format!("no-collector.{}", spec.name);
-        let state = if spec.default_enabled {
-            "enabled"
-        } else {
-            "disabled"
-        };
+        let state = if spec.default_enabled { "enabled" } else { "disabled" };
         cmd = cmd
             .arg(
                 Arg::new(on.clone())
                     .long(on.clone())
                     .action(ArgAction::SetTrue)
                     .overrides_with(off.clone())
-                    .help(format!(
-                        "{} (default: {state}; --no-collector.{} disables)",
-                        spec.description, spec.name
-                    ))
+                    .help(format!("{} (default: {state}; --no-collector.{} disables)", spec.description, spec.name))
                     .help_heading("Collectors"),
             )
-            .arg(
-                Arg::new(off.clone())
-                    .long(off)
-                    .action(ArgAction::SetTrue)
-                    .overrides_with(on)
-                    .hide(true),
-            );
+            .arg(Arg::new(off.clone()).long(off).action(ArgAction::SetTrue).overrides_with(on).hide(true));
     }
     cmd
 }
 
 /// The names of the enabled collectors, from the flags [`add_collector_flags`] added.
-pub fn enabled_collectors<C>(
-    matches: &ArgMatches,
-    table: &[CollectorSpec<C>],
-) -> Vec<&'static str> {
+pub fn enabled_collectors<C>(matches: &ArgMatches, table: &[CollectorSpec<C>]) -> Vec<&'static str> {
     let disable_defaults = matches.get_flag("collector.disable-defaults");
     table
         .iter()
         .filter(|spec| {
             let on = format!("collector.{}", spec.name);
             let off = format!("no-collector.{}", spec.name);
-            if matches.value_source(&on) == Some(ValueSource::CommandLine) && matches.get_flag(&on)
-            {
+            if matches.value_source(&on) == Some(ValueSource::CommandLine) && matches.get_flag(&on) {
                 true
-            } else if matches.value_source(&off) == Some(ValueSource::CommandLine)
-                && matches.get_flag(&off)
-            {
+            } else if matches.value_source(&off) == Some(ValueSource::CommandLine) && matches.get_flag(&off) {
                 false
             } else {
                 spec.default_enabled && !disable_defaults
@@ -283,32 +233,18 @@ where
     let args = A::from_arg_matches(&matches)?;
     let enabled = enabled_collectors(&matches, table);
     let flags_in_effect = flags_in_effect(&cmd, &matches);
-    Ok(Parsed {
-        args,
-        enabled,
-        flags_in_effect,
-    })
+    Ok(Parsed { args, enabled, flags_in_effect })
 }
 
 /// The full clap command for an exporter (used by `--help` and by tests of the help text).
-pub fn command<A: clap::CommandFactory, C>(
-    info: &ExporterInfo,
-    table: &[CollectorSpec<C>],
-) -> Command {
+pub fn command<A: clap::CommandFactory, C>(info: &ExporterInfo, table: &[CollectorSpec<C>]) -> Command {
     let cmd = A::command()
         .name(info.binary)
         .about(info.description)
         .version(info.version)
-        .long_version(
-            version_text(info)
-                .split_once(' ')
-                .map(|(_, v)| v.to_owned())
-                .unwrap_or_default(),
-        )
+        .long_version(version_text(info).split_once(' ').map(|(_, v)| v.to_owned()).unwrap_or_default())
         .max_term_width(110)
-        .mut_arg("listen_addresses", |a| {
-            a.default_value(format!(":{}", info.default_port))
-        });
+        .mut_arg("listen_addresses", |a| a.default_value(format!(":{}", info.default_port)));
     add_collector_flags(cmd, table)
 }
 
@@ -328,10 +264,7 @@ fn flags_in_effect(cmd: &Command, matches: &ArgMatches) -> Vec<(String, String)>
             "<secret>".to_owned()
         } else {
             match matches.get_raw(id) {
-                Some(vals) => vals
-                    .map(|v| v.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                Some(vals) => vals.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","),
                 None => continue,
             }
         };
@@ -359,24 +292,9 @@ mod tests {
     }
 
     const TABLE: &[CollectorSpec<TestArgs>] = &[
-        CollectorSpec {
-            name: "cpu",
-            default_enabled: true,
-            description: "CPU.",
-            build: never,
-        },
-        CollectorSpec {
-            name: "mem",
-            default_enabled: true,
-            description: "Memory.",
-            build: never,
-        },
-        CollectorSpec {
-            name: "extra",
-            default_enabled: false,
-            description: "Extra.",
-            build: never,
-        },
+        CollectorSpec { name: "cpu", default_enabled: true, description: "CPU.", build: never },
+        CollectorSpec { name: "mem", default_enabled: true, description: "Memory.", build: never },
+        CollectorSpec { name: "extra", default_enabled: false, description: "Extra.", build: never },
     ];
 
     const INFO: ExporterInfo = ExporterInfo {
@@ -404,19 +322,10 @@ mod tests {
 
     #[test]
     fn collector_flags() {
-        assert_eq!(
-            parse(&["--collector.extra", "--no-collector.cpu"]).enabled,
-            vec!["mem", "extra"]
-        );
-        assert_eq!(
-            parse(&["--collector.disable-defaults", "--collector.mem"]).enabled,
-            vec!["mem"]
-        );
+        assert_eq!(parse(&["--collector.extra", "--no-collector.cpu"]).enabled, vec!["mem", "extra"]);
+        assert_eq!(parse(&["--collector.disable-defaults", "--collector.mem"]).enabled, vec!["mem"]);
         // The last of a pair wins, as with kingpin.
-        assert_eq!(
-            parse(&["--no-collector.cpu", "--collector.cpu"]).enabled,
-            vec!["cpu", "mem"]
-        );
+        assert_eq!(parse(&["--no-collector.cpu", "--collector.cpu"]).enabled, vec!["cpu", "mem"]);
     }
 
     #[test]
@@ -434,17 +343,9 @@ mod tests {
         assert_eq!(p.args.common.log_level, LogLevel::Debug);
         assert_eq!(p.args.common.log_format, LogFormat::Json);
         assert_eq!(p.args.common.scrape_timeout, Duration::from_secs(90));
-        assert!(
-            p.flags_in_effect
-                .iter()
-                .any(|(k, v)| k == "target.password" && v == "<secret>")
-        );
+        assert!(p.flags_in_effect.iter().any(|(k, v)| k == "target.password" && v == "<secret>"));
         assert!(!p.flags_in_effect.iter().any(|(_, v)| v.contains("hunter2")));
-        assert!(
-            p.flags_in_effect
-                .iter()
-                .any(|(k, v)| k == "web.listen-address" && v == ":1,127.0.0.1:2")
-        );
+        assert!(p.flags_in_effect.iter().any(|(k, v)| k == "web.listen-address" && v == ":1,127.0.0.1:2"));
     }
 
     #[test]

@@ -37,10 +37,7 @@ pub enum CollectError {
 impl CollectError {
     /// An I/O error with the path or operation it concerns.
     pub fn io(context: impl std::fmt::Display, source: std::io::Error) -> Self {
-        CollectError::Io {
-            context: context.to_string(),
-            source,
-        }
+        CollectError::Io { context: context.to_string(), source }
     }
 
     /// Whether this is the expected "nothing to read here" case.
@@ -63,11 +60,7 @@ pub struct ScrapeContext {
 impl ScrapeContext {
     /// A context whose deadline is `timeout` from now, with no target.
     pub fn with_timeout(timeout: Duration) -> Self {
-        ScrapeContext {
-            deadline: Instant::now() + timeout,
-            target: None,
-            params: Arc::new(Vec::new()),
-        }
+        ScrapeContext { deadline: Instant::now() + timeout, target: None, params: Arc::new(Vec::new()) }
     }
 
     /// Time left until the deadline (zero once past it).
@@ -77,10 +70,7 @@ impl ScrapeContext {
 
     /// The value of the probe parameter `name`, if given.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 

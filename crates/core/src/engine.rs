@@ -109,11 +109,7 @@ impl Engine {
     }
 
     /// Builds a filter from `collect[]` and `exclude[]` values, checking every name.
-    pub fn filter(
-        &self,
-        collect: Vec<String>,
-        exclude: Vec<String>,
-    ) -> Result<Filter, FilterError> {
+    pub fn filter(&self, collect: Vec<String>, exclude: Vec<String>) -> Result<Filter, FilterError> {
         if !collect.is_empty() && !exclude.is_empty() {
             return Err(FilterError::Both);
         }
@@ -151,10 +147,7 @@ impl Engine {
                 let key2 = key.clone();
                 // A spawned task finishes (and leaves the map) even if every waiting client goes away.
                 let task = tokio::spawn(async move {
-                    let _leave = LeaveFlight {
-                        engine: this.clone(),
-                        key: Some(key2),
-                    };
+                    let _leave = LeaveFlight { engine: this.clone(), key: Some(key2) };
                     Arc::new(this.run(&ctx, &filter).await)
                 });
                 let fut = async move {
@@ -165,9 +158,7 @@ impl Engine {
                             outcomes: vec![CollectorOutcome {
                                 name: "scrape",
                                 duration: Duration::ZERO,
-                                error: Some(Arc::new(CollectError::Other(format!(
-                                    "scrape task failed: {e}"
-                                )))),
+                                error: Some(Arc::new(CollectError::Other(format!("scrape task failed: {e}")))),
                             }],
                         }),
                     }
@@ -208,19 +199,12 @@ impl Engine {
                     Some(Arc::new(e))
                 }
             };
-            outcomes.push(CollectorOutcome {
-                name,
-                duration,
-                error,
-            });
+            outcomes.push(CollectorOutcome { name, duration, error });
         }
         if self.collector_metrics {
             self.add_collector_metrics(&mut snapshot, &outcomes);
         }
-        ScrapeResult {
-            families: snapshot.into_sorted(),
-            outcomes,
-        }
+        ScrapeResult { families: snapshot.into_sorted(), outcomes }
     }
 
     fn add_collector_metrics(&self, snapshot: &mut Snapshot, outcomes: &[CollectorOutcome]) {
@@ -232,15 +216,10 @@ impl Engine {
         for o in outcomes {
             dur.sample(&[("collector", o.name)], o.duration.as_secs_f64());
         }
-        let ok = snapshot.gauge(
-            format!("{ns}_scrape_collector_success"),
-            format!("{ns}_exporter: Whether a collector succeeded."),
-        );
+        let ok = snapshot
+            .gauge(format!("{ns}_scrape_collector_success"), format!("{ns}_exporter: Whether a collector succeeded."));
         for o in outcomes {
-            ok.sample(
-                &[("collector", o.name)],
-                if o.error.is_none() { 1.0 } else { 0.0 },
-            );
+            ok.sample(&[("collector", o.name)], if o.error.is_none() { 1.0 } else { 0.0 });
         }
     }
 }
@@ -254,11 +233,7 @@ struct LeaveFlight {
 impl Drop for LeaveFlight {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.engine
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            self.engine.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         }
     }
 }
@@ -300,8 +275,7 @@ mod tests {
     impl Collector for Hang {
         fn collect<'a>(&'a self, _: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
             Box::pin(async move {
-                out.gauge("test_partial", "Written before hanging.")
-                    .sample(&[], 1.0);
+                out.gauge("test_partial", "Written before hanging.").sample(&[], 1.0);
                 futures::future::pending::<()>().await;
                 Ok(())
             })
@@ -336,23 +310,12 @@ mod tests {
     }
 
     fn named(name: &'static str, c: Box<dyn Collector>) -> NamedCollector {
-        NamedCollector {
-            name,
-            collector: Arc::from(c),
-        }
+        NamedCollector { name, collector: Arc::from(c) }
     }
 
     fn success(res: &ScrapeResult, name: &str) -> f64 {
-        let fam = res
-            .families
-            .iter()
-            .find(|f| f.name == "test_scrape_collector_success")
-            .expect("success metric");
-        let s = fam
-            .samples
-            .iter()
-            .find(|s| s.labels[0].1 == name)
-            .expect("collector sample");
+        let fam = res.families.iter().find(|f| f.name == "test_scrape_collector_success").expect("success metric");
+        let s = fam.samples.iter().find(|s| s.labels[0].1 == name).expect("collector sample");
         match s.value {
             crate::model::Value::Scalar(v) => v,
             _ => f64::NAN,
@@ -372,17 +335,8 @@ mod tests {
             ],
         ));
         let start = Instant::now();
-        let res = engine
-            .scrape(
-                ScrapeContext::with_timeout(Duration::from_millis(300)),
-                Filter::All,
-            )
-            .await;
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "scrape took {:?}",
-            start.elapsed()
-        );
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(300)), Filter::All).await;
+        assert!(start.elapsed() < Duration::from_secs(2), "scrape took {:?}", start.elapsed());
         assert_eq!(success(&res, "fixed"), 1.0);
         assert_eq!(success(&res, "hang"), 0.0);
         assert_eq!(success(&res, "fail"), 0.0);
@@ -393,10 +347,7 @@ mod tests {
             "partial output of a timed-out collector is kept"
         );
         assert!(matches!(
-            res.outcomes
-                .iter()
-                .find(|o| o.name == "hang")
-                .and_then(|o| o.error.as_deref()),
+            res.outcomes.iter().find(|o| o.name == "hang").and_then(|o| o.error.as_deref()),
             Some(CollectError::Timeout(_))
         ));
     }
@@ -404,11 +355,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_scrapes_share_one_collection() {
         let count = Arc::new(AtomicUsize::new(0));
-        let engine = Arc::new(Engine::new(
-            "test",
-            vec!["c"],
-            vec![named("c", Box::new(Counting(count.clone())))],
-        ));
+        let engine = Arc::new(Engine::new("test", vec!["c"], vec![named("c", Box::new(Counting(count.clone())))]));
         let ctx = ScrapeContext::with_timeout(Duration::from_secs(5));
         let (a, b, c) = tokio::join!(
             engine.scrape(ctx.clone(), Filter::All),
@@ -430,31 +377,14 @@ mod tests {
             vec![named("a", Box::new(Fixed(1.0))), named("b", Box::new(Fail))],
         ));
         assert_eq!(engine.filter(vec![], vec![]), Ok(Filter::All));
-        assert_eq!(
-            engine.filter(vec!["x".into()], vec![]),
-            Err(FilterError::Missing("x".into()))
-        );
-        assert_eq!(
-            engine.filter(vec!["off".into()], vec![]),
-            Err(FilterError::Disabled("off".into()))
-        );
-        assert_eq!(
-            engine.filter(vec!["a".into()], vec!["b".into()]),
-            Err(FilterError::Both)
-        );
-        let only_a = engine
-            .filter(vec!["a".into()], vec![])
-            .expect("valid filter");
-        let res = engine
-            .scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), only_a)
-            .await;
+        assert_eq!(engine.filter(vec!["x".into()], vec![]), Err(FilterError::Missing("x".into())));
+        assert_eq!(engine.filter(vec!["off".into()], vec![]), Err(FilterError::Disabled("off".into())));
+        assert_eq!(engine.filter(vec!["a".into()], vec!["b".into()]), Err(FilterError::Both));
+        let only_a = engine.filter(vec!["a".into()], vec![]).expect("valid filter");
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), only_a).await;
         assert_eq!(res.outcomes.len(), 1);
-        let not_a = engine
-            .filter(vec![], vec!["a".into()])
-            .expect("valid filter");
-        let res = engine
-            .scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), not_a)
-            .await;
+        let not_a = engine.filter(vec![], vec!["a".into()]).expect("valid filter");
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(1)), not_a).await;
         assert_eq!(res.outcomes.len(), 1);
         assert_eq!(res.outcomes[0].name, "b");
     }

@@ -19,17 +19,10 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => Level::WARN,
         LogLevel::Error => Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false);
     // A second call (e.g. in tests) keeps the first logger.
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
 }
@@ -43,12 +36,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         write!(
             w,
@@ -57,10 +45,7 @@ where
             meta.level().as_str().to_ascii_lowercase(),
             meta.target()
         )?;
-        let mut visitor = LogfmtVisitor {
-            w: &mut w,
-            result: Ok(()),
-        };
+        let mut visitor = LogfmtVisitor { w: &mut w, result: Ok(()) };
         event.record(&mut visitor);
         visitor.result?;
         writeln!(w)
@@ -87,20 +72,14 @@ impl LogfmtVisitor<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let key = if field.name() == "message" {
-            "msg"
-        } else {
-            field.name()
-        };
+        let key = if field.name() == "message" { "msg" } else { field.name() };
         self.result = write!(self.w, " {key}=").and_then(|_| write_logfmt_value(self.w, value));
     }
 }
 
 /// Writes a logfmt value, quoted when it holds spaces, quotes, `=` or control characters.
 fn write_logfmt_value(w: &mut Writer<'_>, v: &str) -> fmt::Result {
-    let needs_quotes = v.is_empty()
-        || v.chars()
-            .any(|c| c == ' ' || c == '"' || c == '=' || c.is_control());
+    let needs_quotes = v.is_empty() || v.chars().any(|c| c == ' ' || c == '"' || c == '=' || c.is_control());
     if !needs_quotes {
         return w.write_str(v);
     }
@@ -121,9 +100,7 @@ fn write_logfmt_value(w: &mut Writer<'_>, v: &str) -> fmt::Result {
 
 /// The current UTC time as RFC 3339 with milliseconds.
 fn rfc3339_now() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 
@@ -141,12 +118,7 @@ pub fn format_rfc3339(secs: i64, millis: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 #[cfg(test)]

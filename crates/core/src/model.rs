@@ -100,37 +100,20 @@ impl MetricFamily {
         help: impl Into<Cow<'static, str>>,
         metric_type: MetricType,
     ) -> Self {
-        MetricFamily {
-            name: name.into(),
-            help: help.into(),
-            metric_type,
-            samples: Vec::new(),
-        }
+        MetricFamily { name: name.into(), help: help.into(), metric_type, samples: Vec::new() }
     }
 
     /// Adds a scalar sample with static label names.
     pub fn sample(&mut self, labels: &[(&'static str, &str)], value: f64) -> &mut Self {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
-            .collect();
-        self.samples.push(Sample {
-            labels,
-            value: Value::Scalar(value),
-        });
+        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
+        self.samples.push(Sample { labels, value: Value::Scalar(value) });
         self
     }
 
     /// Adds a scalar sample whose label names are only known at run time (e.g. textfile metrics).
     pub fn sample_owned(&mut self, labels: Vec<(String, String)>, value: f64) -> &mut Self {
-        let labels = labels
-            .into_iter()
-            .map(|(k, v)| (Cow::Owned(k), v))
-            .collect();
-        self.samples.push(Sample {
-            labels,
-            value: Value::Scalar(value),
-        });
+        let labels = labels.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect();
+        self.samples.push(Sample { labels, value: Value::Scalar(value) });
         self
     }
 
@@ -141,24 +124,14 @@ impl MetricFamily {
     }
 
     /// Adds a histogram sample.
-    pub fn histogram(
-        &mut self,
-        labels: &[(&'static str, &str)],
-        value: HistogramValue,
-    ) -> &mut Self {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
-            .collect();
+    pub fn histogram(&mut self, labels: &[(&'static str, &str)], value: HistogramValue) -> &mut Self {
+        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
         self.push(labels, Value::Histogram(value))
     }
 
     /// Adds a summary sample.
     pub fn summary(&mut self, labels: &[(&'static str, &str)], value: SummaryValue) -> &mut Self {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
-            .collect();
+        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
         self.push(labels, Value::Summary(value))
     }
 }
@@ -192,8 +165,7 @@ impl Snapshot {
             None => {
                 let i = self.families.len();
                 self.index.insert(name.clone(), i);
-                self.families
-                    .push(MetricFamily::new(name, help, metric_type));
+                self.families.push(MetricFamily::new(name, help, metric_type));
                 i
             }
         };
@@ -269,31 +241,22 @@ impl Snapshot {
     /// Sorts families by name and samples by label values, drops empty families and duplicate samples (same label
     /// set; the first wins), so the output is deterministic and Prometheus never rejects it as a whole.
     pub fn into_sorted(self) -> Vec<MetricFamily> {
-        let mut families: Vec<MetricFamily> = self
-            .families
-            .into_iter()
-            .filter(|f| !f.samples.is_empty())
-            .collect();
+        let mut families: Vec<MetricFamily> = self.families.into_iter().filter(|f| !f.samples.is_empty()).collect();
         families.sort_by(|a, b| a.name.cmp(&b.name));
         for fam in &mut families {
             fam.samples.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
-            fam.samples
-                .dedup_by(|later, earlier| same_label_set(&later.labels, &earlier.labels));
+            fam.samples.dedup_by(|later, earlier| same_label_set(&later.labels, &earlier.labels));
         }
         families
     }
 }
 
 fn cmp_labels(a: &[Label], b: &[Label]) -> std::cmp::Ordering {
-    a.iter()
-        .map(|(_, v)| v.as_str())
-        .cmp(b.iter().map(|(_, v)| v.as_str()))
+    a.iter().map(|(_, v)| v.as_str()).cmp(b.iter().map(|(_, v)| v.as_str()))
 }
 
 fn same_label_set(a: &[Label], b: &[Label]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+    a.len() == b.len() && a.iter().all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
 }
 
 /// Whether `name` is a valid Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
@@ -323,13 +286,7 @@ pub fn sanitize_name(raw: &str) -> String {
     if raw.bytes().next().is_none_or(|b| b.is_ascii_digit()) {
         out.push('_');
     }
-    out.extend(raw.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        }
-    }));
+    out.extend(raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
     out
 }
 
@@ -361,10 +318,7 @@ mod tests {
     #[test]
     fn sorted_output_drops_duplicates_and_empty_families() {
         let mut s = Snapshot::new();
-        s.gauge("b", "")
-            .sample(&[("l", "2")], 2.0)
-            .sample(&[("l", "1")], 1.0)
-            .sample(&[("l", "1")], 9.0);
+        s.gauge("b", "").sample(&[("l", "2")], 2.0).sample(&[("l", "1")], 1.0).sample(&[("l", "1")], 9.0);
         s.gauge("a", "");
         let out = s.into_sorted();
         assert_eq!(out.len(), 1);

@@ -12,87 +12,53 @@ const USER_HZ: f64 = 100.0;
 pub fn add_process_metrics(out: &mut Snapshot) {
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
         // Fields after the parenthesised command name, which may itself hold spaces.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
         let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
         if let (Some(utime), Some(stime)) = (field(14), field(15)) {
-            out.counter(
-                "process_cpu_seconds_total",
-                "Total user and system CPU time spent in seconds.",
-            )
-            .sample(&[], (utime + stime) / USER_HZ);
+            out.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+                .sample(&[], (utime + stime) / USER_HZ);
         }
         if let Some(vsize) = field(23) {
-            out.gauge(
-                "process_virtual_memory_bytes",
-                "Virtual memory size in bytes.",
-            )
-            .sample(&[], vsize);
+            out.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.").sample(&[], vsize);
         }
         if let (Some(start_ticks), Some(btime)) = (field(22), boot_time()) {
-            out.gauge(
-                "process_start_time_seconds",
-                "Start time of the process since unix epoch in seconds.",
-            )
-            .sample(&[], btime + start_ticks / USER_HZ);
+            out.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.")
+                .sample(&[], btime + start_ticks / USER_HZ);
         }
     }
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         if let Some(kb) = status_kb(&status, "VmRSS:") {
-            out.gauge(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-            )
-            .sample(&[], kb * 1024.0);
+            out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").sample(&[], kb * 1024.0);
         }
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        out.gauge("process_open_fds", "Number of open file descriptors.")
-            .sample(&[], dir.count() as f64);
+        out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64);
     }
     if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
         if let Some(v) = soft_limit(&limits, "Max open files") {
-            out.gauge(
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-            )
-            .sample(&[], v);
+            out.gauge("process_max_fds", "Maximum number of open file descriptors.").sample(&[], v);
         }
         if let Some(v) = soft_limit(&limits, "Max address space") {
-            out.gauge(
-                "process_virtual_memory_max_bytes",
-                "Maximum amount of virtual memory available in bytes.",
-            )
-            .sample(&[], v);
+            out.gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.")
+                .sample(&[], v);
         }
     }
 }
 
 fn boot_time() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
 }
 
 fn status_kb(status: &str, key: &str) -> Option<f64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// The soft limit of a `/proc/self/limits` row; "unlimited" is reported as 2^64-1, as client_golang does.
 fn soft_limit(limits: &str, name: &str) -> Option<f64> {
     let row = limits.lines().find(|l| l.starts_with(name))?;
     let soft = row[name.len()..].split_whitespace().next()?;
-    if soft == "unlimited" {
-        Some(u64::MAX as f64)
-    } else {
-        soft.parse().ok()
-    }
+    if soft == "unlimited" { Some(u64::MAX as f64) } else { soft.parse().ok() }
 }
 
 /// Adds `<ns>_exporter_build_info` with the label set of the Go exporters' build info (`goversion` carries the
@@ -123,10 +89,7 @@ pub fn add_build_info(out: &mut Snapshot, info: &ExporterInfo) {
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -156,10 +119,7 @@ mod tests {
                       Max open files            1024                 524288               files     \n\
                       Max address space         unlimited            unlimited            bytes     \n";
         assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
-        assert_eq!(
-            soft_limit(limits, "Max address space"),
-            Some(u64::MAX as f64)
-        );
+        assert_eq!(soft_limit(limits, "Max address space"), Some(u64::MAX as f64));
         assert_eq!(soft_limit(limits, "Max nothing"), None);
     }
 }

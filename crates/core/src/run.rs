@@ -36,20 +36,10 @@ pub fn build_engine<C>(
 ) -> Result<Engine, StartError> {
     let mut collectors = Vec::new();
     for spec in table.iter().filter(|s| enabled.contains(&s.name)) {
-        let c = (spec.build)(config).map_err(|source| StartError::Collector {
-            name: spec.name,
-            source,
-        })?;
-        collectors.push(NamedCollector {
-            name: spec.name,
-            collector: Arc::from(c),
-        });
+        let c = (spec.build)(config).map_err(|source| StartError::Collector { name: spec.name, source })?;
+        collectors.push(NamedCollector { name: spec.name, collector: Arc::from(c) });
     }
-    Ok(Engine::new(
-        info.namespace,
-        table.iter().map(|s| s.name).collect(),
-        collectors,
-    ))
+    Ok(Engine::new(info.namespace, table.iter().map(|s| s.name).collect(), collectors))
 }
 
 /// Runs a single-target exporter to completion: what most `main` functions call after parsing.
@@ -77,11 +67,7 @@ pub fn run_single<C>(
 }
 
 /// Parses flags for `info`/`table`, and starts logging from the common flags `common_of` picks out.
-pub fn start<C>(
-    info: &ExporterInfo,
-    table: &[CollectorSpec<C>],
-    common_of: fn(&C) -> &CommonArgs,
-) -> Parsed<C>
+pub fn start<C>(info: &ExporterInfo, table: &[CollectorSpec<C>], common_of: fn(&C) -> &CommonArgs) -> Parsed<C>
 where
     C: clap::CommandFactory + clap::FromArgMatches,
 {

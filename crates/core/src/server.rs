@@ -74,13 +74,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A config with no engine and no probe route yet.
     pub fn new(info: ExporterInfo, common: CommonArgs) -> Self {
-        ServerConfig {
-            info,
-            common,
-            engine: None,
-            probe: None,
-            flags_in_effect: Vec::new(),
-        }
+        ServerConfig { info, common, engine: None, probe: None, flags_in_effect: Vec::new() }
     }
 }
 
@@ -104,17 +98,8 @@ struct AppState {
 pub fn router(cfg: ServerConfig, web: Arc<WebConfigHandle>) -> Router {
     let limit = (cfg.common.max_requests > 0).then(|| Semaphore::new(cfg.common.max_requests));
     let metrics_path = cfg.common.telemetry_path.clone();
-    let probe_paths = cfg
-        .probe
-        .as_ref()
-        .map(|p| p.paths.clone())
-        .unwrap_or_default();
-    let state = Arc::new(AppState {
-        cfg,
-        limit,
-        web,
-        stats: HandlerStats::default(),
-    });
+    let probe_paths = cfg.probe.as_ref().map(|p| p.paths.clone()).unwrap_or_default();
+    let state = Arc::new(AppState { cfg, limit, web, stats: HandlerStats::default() });
     let mut r = Router::new()
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy" }))
@@ -135,8 +120,7 @@ async fn security(State(st): State<Arc<AppState>>, req: Request, next: Next) -> 
         AuthDecision::Allowed => next.run(req).await,
         AuthDecision::Denied => {
             let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
             r
         }
     };
@@ -181,9 +165,7 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -212,10 +194,7 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
             st.stats.unavailable.fetch_add(1, Ordering::Relaxed);
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "Limit of concurrent requests reached ({}), try again later.\n",
-                    st.cfg.common.max_requests
-                ),
+                format!("Limit of concurrent requests reached ({}), try again later.\n", st.cfg.common.max_requests),
             )
                 .into_response();
         }
@@ -226,16 +205,8 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let _in_flight = InFlight(&st.stats.in_flight);
 
     let params = query_pairs(req.uri().query());
-    let collect: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k == "collect[]")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let exclude: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k == "exclude[]")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let collect: Vec<String> = params.iter().filter(|(k, _)| k == "collect[]").map(|(_, v)| v.clone()).collect();
+    let exclude: Vec<String> = params.iter().filter(|(k, _)| k == "exclude[]").map(|(_, v)| v.clone()).collect();
     let timeout = scrape_timeout(req.headers(), st.cfg.common.scrape_timeout);
 
     let mut families: Vec<MetricFamily> = Vec::new();
@@ -244,18 +215,11 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
             Ok(f) => f,
             Err(e) => {
                 st.stats.error.fetch_add(1, Ordering::Relaxed);
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("Couldn't create filtered metrics handler: {e}\n"),
-                )
+                return (StatusCode::BAD_REQUEST, format!("Couldn't create filtered metrics handler: {e}\n"))
                     .into_response();
             }
         };
-        let ctx = ScrapeContext {
-            deadline: Instant::now() + timeout,
-            target: None,
-            params: Arc::new(Vec::new()),
-        };
+        let ctx = ScrapeContext { deadline: Instant::now() + timeout, target: None, params: Arc::new(Vec::new()) };
         let res = engine.scrape(ctx, filter).await;
         families.extend(res.families.iter().cloned());
     }
@@ -264,27 +228,12 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     if !st.cfg.common.disable_exporter_metrics {
         process::add_process_metrics(&mut own);
         st.stats.ok.fetch_add(1, Ordering::Relaxed);
-        own.gauge(
-            "promhttp_metric_handler_requests_in_flight",
-            "Current number of scrapes being served.",
-        )
-        .sample(&[], st.stats.in_flight.load(Ordering::Relaxed) as f64);
-        own.counter(
-            "promhttp_metric_handler_requests_total",
-            "Total number of scrapes by HTTP status code.",
-        )
-        .sample(
-            &[("code", "200")],
-            st.stats.ok.load(Ordering::Relaxed) as f64,
-        )
-        .sample(
-            &[("code", "500")],
-            st.stats.error.load(Ordering::Relaxed) as f64,
-        )
-        .sample(
-            &[("code", "503")],
-            st.stats.unavailable.load(Ordering::Relaxed) as f64,
-        );
+        own.gauge("promhttp_metric_handler_requests_in_flight", "Current number of scrapes being served.")
+            .sample(&[], st.stats.in_flight.load(Ordering::Relaxed) as f64);
+        own.counter("promhttp_metric_handler_requests_total", "Total number of scrapes by HTTP status code.")
+            .sample(&[("code", "200")], st.stats.ok.load(Ordering::Relaxed) as f64)
+            .sample(&[("code", "500")], st.stats.error.load(Ordering::Relaxed) as f64)
+            .sample(&[("code", "503")], st.stats.unavailable.load(Ordering::Relaxed) as f64);
     }
     families.extend(own.into_sorted());
     families.sort_by(|a, b| a.name.cmp(&b.name));
@@ -297,44 +246,26 @@ async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
     };
     let _permit = match st.limit.as_ref().map(Semaphore::try_acquire) {
         Some(Err(_)) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Limit of concurrent requests reached, try again later.\n",
-            )
+            return (StatusCode::SERVICE_UNAVAILABLE, "Limit of concurrent requests reached, try again later.\n")
                 .into_response();
         }
         Some(Ok(p)) => Some(p),
         None => None,
     };
     let params = query_pairs(req.uri().query());
-    let Some(target) = params
-        .iter()
-        .find(|(k, _)| k == "target")
-        .map(|(_, v)| v.clone())
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "'target' parameter must be specified\n",
-        )
-            .into_response();
+    let Some(target) = params.iter().find(|(k, _)| k == "target").map(|(_, v)| v.clone()) else {
+        return (StatusCode::BAD_REQUEST, "'target' parameter must be specified\n").into_response();
     };
     if target.trim().is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            "'target' parameter must not be empty\n",
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, "'target' parameter must not be empty\n").into_response();
     }
     if let Err(msg) = (route.validate)(&target) {
         return (StatusCode::BAD_REQUEST, format!("invalid target: {msg}\n")).into_response();
     }
     let timeout = scrape_timeout(req.headers(), st.cfg.common.scrape_timeout);
     let extra: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "target").collect();
-    let ctx = ScrapeContext {
-        deadline: Instant::now() + timeout,
-        target: Some(Arc::from(target)),
-        params: Arc::new(extra),
-    };
+    let ctx =
+        ScrapeContext { deadline: Instant::now() + timeout, target: Some(Arc::from(target)), params: Arc::new(extra) };
     let res = route.engine.scrape(ctx, Filter::All).await;
     respond(req.headers(), &res.families)
 }
@@ -343,14 +274,8 @@ async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
 fn respond(headers: &HeaderMap, families: &[MetricFamily]) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = encode::encode(format, families);
-    let gzip = encode::accepts_gzip(
-        headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let mut builder = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, format.content_type());
+    let gzip = encode::accepts_gzip(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+    let mut builder = Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, format.content_type());
     let body = if gzip {
         match encode::gzip(body.as_bytes()) {
             Ok(z) => {
@@ -362,19 +287,14 @@ fn respond(headers: &HeaderMap, families: &[MetricFamily]) -> Response {
     } else {
         Body::from(body)
     };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    builder.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 async fn landing(State(st): State<Arc<AppState>>) -> Response {
     let cfg = &st.cfg;
     let esc = html_escape;
     // Links are relative so the page works behind a path-rewriting proxy.
-    let mut links = format!(
-        "<li><a href=\".{0}\">{0}</a>: metrics</li>",
-        esc(&cfg.common.telemetry_path)
-    );
+    let mut links = format!("<li><a href=\".{0}\">{0}</a>: metrics</li>", esc(&cfg.common.telemetry_path));
     if let Some(p) = &cfg.probe {
         for path in &p.paths {
             links.push_str(&format!(
@@ -387,23 +307,12 @@ async fn landing(State(st): State<Arc<AppState>>) -> Response {
     let collectors = cfg
         .engine
         .as_ref()
-        .map(|e| {
-            e.enabled()
-                .map(|n| format!("<code>{}</code>", esc(n)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|e| e.enabled().map(|n| format!("<code>{}</code>", esc(n))).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
     let flags: String = cfg
         .flags_in_effect
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "<tr><td><code>--{}</code></td><td><code>{}</code></td></tr>",
-                esc(k),
-                esc(v)
-            )
-        })
+        .map(|(k, v)| format!("<tr><td><code>--{}</code></td><td><code>{}</code></td></tr>", esc(k), esc(v)))
         .collect();
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{name}</title>\
@@ -421,10 +330,7 @@ async fn landing(State(st): State<Arc<AppState>>) -> Response {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Resolves a Go-style listen address: `:9100` means every interface (IPv6 and IPv4), `host:port` is resolved.
@@ -434,10 +340,7 @@ pub fn resolve_listen_address(addr: &str) -> Result<Vec<SocketAddr>, ServeError>
         let port: u16 = port.parse().map_err(|_| bad("port is not a number"))?;
         return Ok(vec![SocketAddr::from(([0u16; 8], port))]);
     }
-    let addrs: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .map_err(|e| bad(&e.to_string()))?
-        .collect();
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(|e| bad(&e.to_string()))?.collect();
     if addrs.is_empty() {
         return Err(bad("resolves to no address"));
     }
@@ -453,8 +356,7 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
         }
         r => r.map_err(|e| ServeError::Bind(addr, e))?,
     };
-    l.set_nonblocking(true)
-        .map_err(|e| ServeError::Bind(addr, e))?;
+    l.set_nonblocking(true).map_err(|e| ServeError::Bind(addr, e))?;
     Ok(l)
 }
 
@@ -482,9 +384,7 @@ pub async fn serve_listeners(
 ) -> Result<(), ServeError> {
     let app = router(cfg.clone(), web.clone());
     let handle = axum_server::Handle::<SocketAddr>::new();
-    let tls = web
-        .tls_config()
-        .map(axum_server::tls_rustls::RustlsConfig::from_config);
+    let tls = web.tls_config().map(axum_server::tls_rustls::RustlsConfig::from_config);
     if let Some(tls) = &tls {
         // Pick up rotated certificates without a restart.
         let (web2, tls2) = (web.clone(), tls.clone());
@@ -501,9 +401,7 @@ pub async fn serve_listeners(
     }
     let mut tasks = Vec::new();
     for l in listeners {
-        let addr = l
-            .local_addr()
-            .map_err(|e| ServeError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
+        let addr = l.local_addr().map_err(|e| ServeError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
         tracing::info!(address = %addr, tls = tls.is_some(), "listening");
         let app = app.clone();
         let handle = handle.clone();
@@ -561,51 +459,18 @@ mod tests {
     #[test]
     fn timeout_from_header() {
         let mut h = HeaderMap::new();
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_secs(7)
-        );
-        h.insert(
-            "x-prometheus-scrape-timeout-seconds",
-            HeaderValue::from_static("10"),
-        );
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_millis(9500)
-        );
-        h.insert(
-            "x-prometheus-scrape-timeout-seconds",
-            HeaderValue::from_static("1"),
-        );
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_millis(900)
-        );
-        h.insert(
-            "x-prometheus-scrape-timeout-seconds",
-            HeaderValue::from_static("junk"),
-        );
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_secs(7)
-        );
-        h.insert(
-            "x-prometheus-scrape-timeout-seconds",
-            HeaderValue::from_static("-3"),
-        );
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_secs(7)
-        );
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_secs(7));
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("10"));
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_millis(9500));
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("1"));
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_millis(900));
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("junk"));
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_secs(7));
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("-3"));
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_secs(7));
         // Out of Duration's range: ignored rather than trusted.
-        h.insert(
-            "x-prometheus-scrape-timeout-seconds",
-            HeaderValue::from_static("1e308"),
-        );
-        assert_eq!(
-            scrape_timeout(&h, Duration::from_secs(7)),
-            Duration::from_secs(7)
-        );
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("1e308"));
+        assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_secs(7));
     }
 
     #[test]
@@ -615,24 +480,14 @@ mod tests {
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
         assert_eq!(
             query_pairs(Some("collect[]=cpu&collect%5B%5D=mem&x")),
-            vec![
-                ("collect[]".into(), "cpu".into()),
-                ("collect[]".into(), "mem".into()),
-                ("x".into(), "".into())
-            ]
+            vec![("collect[]".into(), "cpu".into()), ("collect[]".into(), "mem".into()), ("x".into(), "".into())]
         );
     }
 
     #[test]
     fn listen_addresses() {
-        assert_eq!(
-            resolve_listen_address(":9100").ok(),
-            Some(vec!["[::]:9100".parse().expect("addr")])
-        );
-        assert_eq!(
-            resolve_listen_address("127.0.0.1:1").ok(),
-            Some(vec!["127.0.0.1:1".parse().expect("addr")])
-        );
+        assert_eq!(resolve_listen_address(":9100").ok(), Some(vec!["[::]:9100".parse().expect("addr")]));
+        assert_eq!(resolve_listen_address("127.0.0.1:1").ok(), Some(vec!["127.0.0.1:1".parse().expect("addr")]));
         assert!(resolve_listen_address(":x").is_err());
         assert!(resolve_listen_address("nonsense").is_err());
     }

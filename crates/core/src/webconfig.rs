@@ -48,9 +48,7 @@ pub struct WebConfigHandle {
 impl WebConfigHandle {
     /// Loads `path` (or nothing, when `None`), failing on any invalid or unknown key.
     pub fn load(path: Option<&Path>) -> Result<Arc<Self>, WebConfigError> {
-        Ok(Arc::new(WebConfigHandle {
-            path: path.map(Path::to_path_buf),
-        }))
+        Ok(Arc::new(WebConfigHandle { path: path.map(Path::to_path_buf) }))
     }
 
     /// The config file's path, if any.

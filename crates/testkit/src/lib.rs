@@ -12,9 +12,7 @@ pub fn reference_dir(test: &str) -> Option<std::path::PathBuf> {
     match std::env::var_os("OXPORTER_REFERENCE_DIR") {
         Some(d) if !d.is_empty() => Some(std::path::PathBuf::from(d)),
         _ => {
-            println!(
-                "SKIP {test}: OXPORTER_REFERENCE_DIR is not set (.ci/run sets it to ../shared/reference)"
-            );
+            println!("SKIP {test}: OXPORTER_REFERENCE_DIR is not set (.ci/run sets it to ../shared/reference)");
             None
         }
     }

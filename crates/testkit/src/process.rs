@@ -34,10 +34,7 @@ impl ChildGuard {
     /// Spawns `cmd`, panicking with `name` if it cannot start.
     pub fn spawn(name: &str, cmd: &mut Command) -> Self {
         match cmd.spawn() {
-            Ok(child) => ChildGuard {
-                child: Some(child),
-                name: name.to_owned(),
-            },
+            Ok(child) => ChildGuard { child: Some(child), name: name.to_owned() },
             Err(e) => panic!("starting {name} ({cmd:?}): {e}"),
         }
     }
@@ -49,16 +46,8 @@ impl ChildGuard {
 
     /// Sends a signal by number (e.g. `libc`'s SIGSTOP = 19, SIGCONT = 18) using `kill(1)`.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status();
-        assert!(
-            matches!(status, Ok(s) if s.success()),
-            "kill -{signal} {} ({}) failed",
-            self.pid(),
-            self.name
-        );
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
+        assert!(matches!(status, Ok(s) if s.success()), "kill -{signal} {} ({}) failed", self.pid(), self.name);
     }
 
     /// Kills the process now and waits for it.

@@ -11,28 +11,13 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
     /// procfs mountpoint.
-    #[arg(
-        long = "path.procfs",
-        value_name = "PATH",
-        default_value = "/proc",
-        help_heading = "Paths"
-    )]
+    #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", help_heading = "Paths")]
     pub procfs: PathBuf,
     /// sysfs mountpoint.
-    #[arg(
-        long = "path.sysfs",
-        value_name = "PATH",
-        default_value = "/sys",
-        help_heading = "Paths"
-    )]
+    #[arg(long = "path.sysfs", value_name = "PATH", default_value = "/sys", help_heading = "Paths")]
     pub sysfs: PathBuf,
     /// rootfs mountpoint (for a containerised exporter watching its host).
-    #[arg(
-        long = "path.rootfs",
-        value_name = "PATH",
-        default_value = "/",
-        help_heading = "Paths"
-    )]
+    #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", help_heading = "Paths")]
     pub rootfs: PathBuf,
 }
 

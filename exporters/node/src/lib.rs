@@ -19,8 +19,7 @@ pub const INFO: ExporterInfo = ExporterInfo {
 
 /// The binary's entry point.
 pub fn main() -> anyhow::Result<()> {
-    let parsed =
-        oxporter_core::run::start(&INFO, collectors::COLLECTORS, |a: &args::Args| &a.common);
+    let parsed = oxporter_core::run::start(&INFO, collectors::COLLECTORS, |a: &args::Args| &a.common);
     oxporter_core::run::run_single(&INFO, collectors::COLLECTORS, &parsed, &parsed.args.common)?;
     Ok(())
 }

@@ -83,8 +83,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
         v.split(',').any(|e| {
             let mut parts = e.split(';').map(str::trim);
             let coding = parts.next().unwrap_or("");
-            let q_zero =
-                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            let q_zero = parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
             coding.eq_ignore_ascii_case("gzip") && !q_zero
         })
     })
@@ -93,10 +92,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 /// Gzips `body` at a fast level (scrape bodies compress well even at level 1).
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
     enc.write_all(body)?;
     enc.finish()
 }
@@ -116,19 +112,11 @@ mod tests {
                     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics100);
         assert_eq!(
-            Format::negotiate(Some(
-                "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"
-            )),
+            Format::negotiate(Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5")),
             Format::Text004
         );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text; version=0.0.1")),
-            Format::OpenMetrics001
-        );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;q=0,text/plain;q=0.1")),
-            Format::Text004
-        );
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::OpenMetrics001);
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text;q=0,text/plain;q=0.1")), Format::Text004);
     }
 
     #[test]

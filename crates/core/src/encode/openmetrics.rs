@@ -38,58 +38,27 @@ pub fn encode(out: &mut String, families: &[MetricFamily]) {
         }
         for s in &fam.samples {
             match &s.value {
-                Value::Scalar(v) => line(out, family_name, suffix, &s.labels, None, |o| {
-                    write_om_float(o, *v)
-                }),
+                Value::Scalar(v) => line(out, family_name, suffix, &s.labels, None, |o| write_om_float(o, *v)),
                 Value::Histogram(h) if fam.metric_type == MetricType::Histogram => {
                     let mut le = String::new();
                     for (bound, count) in &h.buckets {
                         le.clear();
                         write_om_float(&mut le, *bound);
-                        line(
-                            out,
-                            family_name,
-                            "_bucket",
-                            &s.labels,
-                            Some(("le", &le)),
-                            |o| write_u64(o, *count),
-                        );
+                        line(out, family_name, "_bucket", &s.labels, Some(("le", &le)), |o| write_u64(o, *count));
                     }
-                    line(
-                        out,
-                        family_name,
-                        "_bucket",
-                        &s.labels,
-                        Some(("le", "+Inf")),
-                        |o| write_u64(o, h.count),
-                    );
-                    line(out, family_name, "_sum", &s.labels, None, |o| {
-                        write_om_float(o, h.sum)
-                    });
-                    line(out, family_name, "_count", &s.labels, None, |o| {
-                        write_u64(o, h.count)
-                    });
+                    line(out, family_name, "_bucket", &s.labels, Some(("le", "+Inf")), |o| write_u64(o, h.count));
+                    line(out, family_name, "_sum", &s.labels, None, |o| write_om_float(o, h.sum));
+                    line(out, family_name, "_count", &s.labels, None, |o| write_u64(o, h.count));
                 }
                 Value::Summary(sm) if fam.metric_type == MetricType::Summary => {
                     let mut q = String::new();
                     for (quantile, v) in &sm.quantiles {
                         q.clear();
                         write_om_float(&mut q, *quantile);
-                        line(
-                            out,
-                            family_name,
-                            "",
-                            &s.labels,
-                            Some(("quantile", &q)),
-                            |o| write_om_float(o, *v),
-                        );
+                        line(out, family_name, "", &s.labels, Some(("quantile", &q)), |o| write_om_float(o, *v));
                     }
-                    line(out, family_name, "_sum", &s.labels, None, |o| {
-                        write_om_float(o, sm.sum)
-                    });
-                    line(out, family_name, "_count", &s.labels, None, |o| {
-                        write_u64(o, sm.count)
-                    });
+                    line(out, family_name, "_sum", &s.labels, None, |o| write_om_float(o, sm.sum));
+                    line(out, family_name, "_count", &s.labels, None, |o| write_u64(o, sm.count));
                 }
                 _ => {}
             }

@@ -1,9 +1,7 @@
 //! The Prometheus text exposition format, version 0.0.4.
 
 use super::float::{write_go_float, write_u64};
-use crate::model::{
-    Label, MetricFamily, MetricType, Value, is_valid_label_name, is_valid_metric_name,
-};
+use crate::model::{Label, MetricFamily, MetricType, Value, is_valid_label_name, is_valid_metric_name};
 
 /// Appends `families` in text format 0.0.4. Families or labels with invalid names are skipped so one bad name
 /// from a target cannot make Prometheus reject the whole scrape.
@@ -23,53 +21,27 @@ pub fn encode(out: &mut String, families: &[MetricFamily]) {
         out.push('\n');
         for s in &fam.samples {
             match &s.value {
-                Value::Scalar(v) => line(out, &fam.name, "", &s.labels, None, |o| {
-                    write_go_float(o, *v)
-                }),
+                Value::Scalar(v) => line(out, &fam.name, "", &s.labels, None, |o| write_go_float(o, *v)),
                 Value::Histogram(h) if fam.metric_type == MetricType::Histogram => {
                     let mut le = String::new();
                     for (bound, count) in &h.buckets {
                         le.clear();
                         write_go_float(&mut le, *bound);
-                        line(
-                            out,
-                            &fam.name,
-                            "_bucket",
-                            &s.labels,
-                            Some(("le", &le)),
-                            |o| write_u64(o, *count),
-                        );
+                        line(out, &fam.name, "_bucket", &s.labels, Some(("le", &le)), |o| write_u64(o, *count));
                     }
-                    line(
-                        out,
-                        &fam.name,
-                        "_bucket",
-                        &s.labels,
-                        Some(("le", "+Inf")),
-                        |o| write_u64(o, h.count),
-                    );
-                    line(out, &fam.name, "_sum", &s.labels, None, |o| {
-                        write_go_float(o, h.sum)
-                    });
-                    line(out, &fam.name, "_count", &s.labels, None, |o| {
-                        write_u64(o, h.count)
-                    });
+                    line(out, &fam.name, "_bucket", &s.labels, Some(("le", "+Inf")), |o| write_u64(o, h.count));
+                    line(out, &fam.name, "_sum", &s.labels, None, |o| write_go_float(o, h.sum));
+                    line(out, &fam.name, "_count", &s.labels, None, |o| write_u64(o, h.count));
                 }
                 Value::Summary(sm) if fam.metric_type == MetricType::Summary => {
                     let mut q = String::new();
                     for (quantile, v) in &sm.quantiles {
                         q.clear();
                         write_go_float(&mut q, *quantile);
-                        line(out, &fam.name, "", &s.labels, Some(("quantile", &q)), |o| {
-                            write_go_float(o, *v)
-                        });
+                        line(out, &fam.name, "", &s.labels, Some(("quantile", &q)), |o| write_go_float(o, *v));
                     }
-                    line(out, &fam.name, "_sum", &s.labels, None, |o| {
-                        write_go_float(o, sm.sum)
-                    });
-                    line(out, &fam.name, "_count", &s.labels, None, |o| {
-                        write_u64(o, sm.count)
-                    });
+                    line(out, &fam.name, "_sum", &s.labels, None, |o| write_go_float(o, sm.sum));
+                    line(out, &fam.name, "_count", &s.labels, None, |o| write_u64(o, sm.count));
                 }
                 // A histogram or summary value in a family of another type is a programming error; skip it
                 // rather than write something Prometheus rejects.
@@ -91,11 +63,7 @@ pub(crate) fn line(
     out.push_str(name);
     out.push_str(suffix);
     let mut first = true;
-    for (k, v) in labels
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_str()))
-        .chain(extra)
-    {
+    for (k, v) in labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())).chain(extra) {
         if !is_valid_label_name(k) {
             continue;
         }

@@ -8,9 +8,7 @@ use crate::args::Args;
 
 /// Builds the collector.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
-    Ok(blocking(Loadavg {
-        path: args.proc_path("loadavg"),
-    }))
+    Ok(blocking(Loadavg { path: args.proc_path("loadavg") }))
 }
 
 struct Loadavg {
@@ -22,8 +20,7 @@ impl BlockingCollector for Loadavg {
         let [l1, l5, l15] = parse(&read_file(&self.path)?)?;
         out.gauge("node_load1", "1m load average.").sample(&[], l1);
         out.gauge("node_load5", "5m load average.").sample(&[], l5);
-        out.gauge("node_load15", "15m load average.")
-            .sample(&[], l15);
+        out.gauge("node_load15", "15m load average.").sample(&[], l15);
         Ok(())
     }
 }
@@ -35,9 +32,7 @@ pub fn parse(content: &str) -> Result<[f64; 3], CollectError> {
         fields
             .next()
             .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| {
-                CollectError::Parse(format!("/proc/loadavg: missing or invalid {which} value"))
-            })
+            .ok_or_else(|| CollectError::Parse(format!("/proc/loadavg: missing or invalid {which} value")))
     };
     Ok([next("1m")?, next("5m")?, next("15m")?])
 }
@@ -48,10 +43,7 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!(
-            parse("0.21 0.37 0.39 1/719 19737\n").ok(),
-            Some([0.21, 0.37, 0.39])
-        );
+        assert_eq!(parse("0.21 0.37 0.39 1/719 19737\n").ok(), Some([0.21, 0.37, 0.39]));
         assert!(parse("").is_err());
         assert!(parse("0.1 x").is_err());
     }

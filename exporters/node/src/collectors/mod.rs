@@ -24,14 +24,10 @@ pub fn read_file(path: &Path) -> Result<String, CollectError> {
     const MAX: u64 = 16 * 1024 * 1024;
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            CollectError::NoData(format!("{} does not exist", path.display()))
-        }
+        std::io::ErrorKind::NotFound => CollectError::NoData(format!("{} does not exist", path.display())),
         _ => CollectError::io(path.display(), e),
     })?;
     let mut s = String::new();
-    f.take(MAX)
-        .read_to_string(&mut s)
-        .map_err(|e| CollectError::io(path.display(), e))?;
+    f.take(MAX).read_to_string(&mut s).map_err(|e| CollectError::io(path.display(), e))?;
     Ok(s)
 }
