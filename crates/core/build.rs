@@ -30,12 +30,20 @@ fn main() {
     println!("cargo:rustc-env=OXPORTER_GIT_BRANCH={branch}");
     println!("cargo:rustc-env=OXPORTER_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=build.rs");
-    if let Ok(out) = Command::new("git").args(["rev-parse", "--git-dir"]).output() {
-        if let Ok(dir) = String::from_utf8(out.stdout) {
-            let dir = dir.trim();
-            if !dir.is_empty() {
-                println!("cargo:rerun-if-changed={dir}/HEAD");
-            }
+    // Rebuild when HEAD moves: HEAD itself (branch switch) and the ref it points to (new commit).
+    let git_dir = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if let Some(dir) = git_dir {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        if let Ok(head) = std::fs::read_to_string(format!("{dir}/HEAD"))
+            && let Some(r) = head.trim().strip_prefix("ref: ")
+        {
+            println!("cargo:rerun-if-changed={dir}/{r}");
         }
     }
 }

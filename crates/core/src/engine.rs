@@ -70,12 +70,15 @@ pub struct ScrapeResult {
 
 type Flight = Shared<BoxFuture<'static, Arc<ScrapeResult>>>;
 
+/// What makes two scrapes "the same" for single-flight: the target and the collector filter.
+type FlightKey = (Option<Arc<str>>, Filter);
+
 /// Runs collectors. Cheap to share behind an `Arc`.
 pub struct Engine {
     namespace: String,
     all_names: Vec<&'static str>,
     collectors: Vec<NamedCollector>,
-    in_flight: Mutex<HashMap<(Option<Arc<str>>, Filter), Flight>>,
+    in_flight: Mutex<HashMap<FlightKey, Flight>>,
     collector_metrics: bool,
 }
 
@@ -227,7 +230,7 @@ impl Engine {
 /// Removes a flight from the map when its task ends, however it ends.
 struct LeaveFlight {
     engine: Arc<Engine>,
-    key: Option<(Option<Arc<str>>, Filter)>,
+    key: Option<FlightKey>,
 }
 
 impl Drop for LeaveFlight {

@@ -244,6 +244,15 @@ impl Snapshot {
         let mut families: Vec<MetricFamily> = self.families.into_iter().filter(|f| !f.samples.is_empty()).collect();
         families.sort_by(|a, b| a.name.cmp(&b.name));
         for fam in &mut families {
+            // An invalid label name (from target data) is renamed before dedup, so it can neither be written
+            // nor, by being dropped later, turn two samples into duplicates.
+            for sample in &mut fam.samples {
+                for (name, _) in &mut sample.labels {
+                    if !is_valid_label_name(name) {
+                        *name = Cow::Owned(sanitize_name(name));
+                    }
+                }
+            }
             fam.samples.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
             fam.samples.dedup_by(|later, earlier| same_label_set(&later.labels, &earlier.labels));
         }

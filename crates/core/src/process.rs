@@ -26,10 +26,10 @@ pub fn add_process_metrics(out: &mut Snapshot) {
                 .sample(&[], btime + start_ticks / USER_HZ);
         }
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(kb) = status_kb(&status, "VmRSS:") {
-            out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").sample(&[], kb * 1024.0);
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(kb) = status_kb(&status, "VmRSS:")
+    {
+        out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").sample(&[], kb * 1024.0);
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64);
