@@ -19,6 +19,16 @@ pub struct Args {
     /// rootfs mountpoint (for a containerised exporter watching its host).
     #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", help_heading = "Paths")]
     pub rootfs: PathBuf,
+    /// Flags of the `cpu` collector.
+    #[command(flatten)]
+    pub cpu: crate::collectors::cpu::CpuArgs,
+    /// Flags of the `stat` collector.
+    #[command(flatten)]
+    pub stat: crate::collectors::stat::StatArgs,
+    /// The collectors enabled for this run (filled in by [`crate::parse_args_from`] after parsing), for collectors
+    /// whose output depends on another one running (e.g. `cpu` leaves `node_cpu_frequency_hertz` to `cpufreq`).
+    #[arg(skip)]
+    pub enabled_collectors: Vec<&'static str>,
 }
 
 impl Args {

@@ -5,7 +5,7 @@
 pub mod args;
 pub mod collectors;
 
-use oxporter_core::cli::ExporterInfo;
+use oxporter_core::cli::{ExporterInfo, Parsed};
 
 /// This exporter.
 pub const INFO: ExporterInfo = ExporterInfo {
@@ -19,7 +19,20 @@ pub const INFO: ExporterInfo = ExporterInfo {
 
 /// The binary's entry point.
 pub fn main() -> anyhow::Result<()> {
-    let parsed = oxporter_core::run::start(&INFO, collectors::COLLECTORS, |a: &args::Args| &a.common);
+    let mut parsed = oxporter_core::run::start(&INFO, collectors::COLLECTORS, |a: &args::Args| &a.common);
+    parsed.args.enabled_collectors = parsed.enabled.clone();
     oxporter_core::run::run_single(&INFO, collectors::COLLECTORS, &parsed, &parsed.args.common)?;
     Ok(())
+}
+
+/// Parses an oxporter-node command line (`argv[0]` first) as `main` does, without exiting on errors. Tests use it
+/// to build exactly the collectors a command line would.
+pub fn parse_args_from<I, T>(argv: I) -> Result<Parsed<args::Args>, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut parsed: Parsed<args::Args> = oxporter_core::cli::try_parse_from(&INFO, collectors::COLLECTORS, argv)?;
+    parsed.args.enabled_collectors = parsed.enabled.clone();
+    Ok(parsed)
 }
