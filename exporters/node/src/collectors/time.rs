@@ -71,8 +71,15 @@ pub fn read_clocksources(dir: &std::path::Path) -> Result<Vec<Clocksource>, Coll
     numbered_entries(dir, "clocksource")
         .into_iter()
         .map(|(_, path)| {
-            let available = read_file(&path.join("available_clocksource"))?;
-            let current = read_file(&path.join("current_clocksource"))?;
+            // The directory exists, so a missing file is a broken sysfs, not a host without clocksources.
+            let read = |f: &str| {
+                read_file(&path.join(f)).map_err(|e| match e {
+                    CollectError::NoData(m) => CollectError::Other(m),
+                    e => e,
+                })
+            };
+            let available = read("available_clocksource")?;
+            let current = read("current_clocksource")?;
             Ok(Clocksource {
                 available: available.split_whitespace().map(str::to_owned).collect(),
                 current: current.trim().to_owned(),
