@@ -96,13 +96,16 @@ pub fn find<'a>(families: &'a [Family], name: &str) -> Option<&'a Family> {
     families.iter().find(|f| f.name == name)
 }
 
+/// A series within a family: sample name and sorted label pairs.
+type SeriesKey = (String, Vec<(String, String)>);
+
 #[derive(Default)]
 struct Parser {
     families: Vec<Family>,
     /// Families whose samples are finished (another family's sample came after them).
     closed: HashSet<String>,
     /// Series already seen per family index: (sample name, sorted labels).
-    series: Vec<HashSet<(String, Vec<(String, String)>)>>,
+    series: Vec<HashSet<SeriesKey>>,
     /// Indexes of the families that had a TYPE line.
     typed: HashSet<usize>,
 }
@@ -217,18 +220,12 @@ impl Parser {
 
         let idx = self.family_for_sample(name)?;
         let fam = &self.families[idx];
-        match fam.metric_type.as_str() {
-            "histogram" => {
-                if name.ends_with("_bucket") && !labels.iter().any(|(k, _)| k == "le") {
-                    return Err(format!("histogram bucket {name} without le label"));
-                }
-            }
-            "summary" => {
-                if name == fam.name && !labels.iter().any(|(k, _)| k == "quantile") {
-                    return Err(format!("summary sample {name} without quantile label"));
-                }
-            }
-            _ => {}
+        let has = |label: &str| labels.iter().any(|(k, _)| k == label);
+        if fam.metric_type == "histogram" && name.ends_with("_bucket") && !has("le") {
+            return Err(format!("histogram bucket {name} without le label"));
+        }
+        if fam.metric_type == "summary" && name == fam.name && !has("quantile") {
+            return Err(format!("summary sample {name} without quantile label"));
         }
         let mut key = labels.clone();
         key.sort();
