@@ -12,6 +12,9 @@
 //!
 //! Adding a collector: add a row to `CASES` (and, for intended differences, to `ALLOWED` and the docs).
 
+// Test code: a failed setup step is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -243,7 +246,8 @@ fn compare(case: &Case, anchor: &BTreeMap<String, Family>, ours: &BTreeMap<Strin
     for name in a_names.intersection(&o_names) {
         let (a, o) = (&anchor[*name], &ours[*name]);
         if a.metric_type != o.metric_type {
-            problems.push(format!("{c}: {name} has type {} in node_exporter, {} in ours", a.metric_type, o.metric_type));
+            problems
+                .push(format!("{c}: {name} has type {} in node_exporter, {} in ours", a.metric_type, o.metric_type));
         }
         if a.label_names() != o.label_names() {
             problems.push(format!(
@@ -255,7 +259,9 @@ fn compare(case: &Case, anchor: &BTreeMap<String, Family>, ours: &BTreeMap<Strin
         if a.help != o.help {
             match allowed(c, name, Diff::Help) {
                 Some(al) => println!("  allowed: HELP of {name} differs: {}", al.reason),
-                None => problems.push(format!("{c}: {name} HELP differs: node_exporter {:?}, ours {:?}", a.help, o.help)),
+                None => {
+                    problems.push(format!("{c}: {name} HELP differs: node_exporter {:?}, ours {:?}", a.help, o.help))
+                }
             }
         }
     }

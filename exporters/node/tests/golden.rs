@@ -6,6 +6,9 @@
 //! `UPDATE_GOLDEN=1 cargo test -p oxporter-node --test golden` rewrites the `.prom` files; review the diff before
 //! committing it. `tests/fixtures/README.md` explains how to add a tree or a collector.
 
+// Test code: a failed setup step is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 //! than before (seen after CPU hotplug and with some hypervisors) never goes backwards; an idle counter that
 //! drops by 3 s or more is taken as a reset of that CPU.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -47,9 +48,9 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let compile = |flag: &str, v: &Option<String>| -> Result<Option<Regex>, BuildError> {
         match v.as_deref() {
             None | Some("") => Ok(None),
-            Some(re) => Regex::new(re).map(Some).map_err(|e| {
-                format!("--collector.cpu.info.{flag}-include must be a regular expression: {e}").into()
-            }),
+            Some(re) => Regex::new(re)
+                .map(Some)
+                .map_err(|e| format!("--collector.cpu.info.{flag}-include must be a regular expression: {e}").into()),
         }
     };
     let flags_include = compile("flags", &a.cpu_flags_include)?;
@@ -216,15 +217,15 @@ impl Cpu {
                 continue;
             };
             // A counter missing on one CPU may still be found on a sibling of the same core or package.
-            if !cores.contains_key(&(package, core)) {
-                if let Some(n) = read_uint(&dir.join("thermal_throttle/core_throttle_count")) {
-                    cores.insert((package, core), n);
-                }
+            if let Entry::Vacant(slot) = cores.entry((package, core))
+                && let Some(n) = read_uint(&dir.join("thermal_throttle/core_throttle_count"))
+            {
+                slot.insert(n);
             }
-            if !packages.contains_key(&package) {
-                if let Some(n) = read_uint(&dir.join("thermal_throttle/package_throttle_count")) {
-                    packages.insert(package, n);
-                }
+            if let Entry::Vacant(slot) = packages.entry(package)
+                && let Some(n) = read_uint(&dir.join("thermal_throttle/package_throttle_count"))
+            {
+                slot.insert(n);
             }
         }
         if !packages.is_empty() {
@@ -340,11 +341,12 @@ pub fn parse_cpuinfo(content: &str) -> Result<Vec<CpuInfo>, CollectError> {
         return Err(err(format!("cannot parse line {first:?}")));
     }
     let processor = |v: Option<&str>| {
-        v.and_then(|v| parse_go_uint(v)).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-            err(format!("invalid processor number {:?}", v.unwrap_or_default()))
-        })
+        v.and_then(parse_go_uint)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| err(format!("invalid processor number {:?}", v.unwrap_or_default())))
     };
-    let mut cpus = vec![CpuInfo { processor: processor(first.split_once(": ").map(|(_, v)| v))?, ..CpuInfo::default() }];
+    let mut cpus =
+        vec![CpuInfo { processor: processor(first.split_once(": ").map(|(_, v)| v))?, ..CpuInfo::default() }];
     for line in lines {
         let Some((key, value)) = line.split_once(": ") else {
             continue;

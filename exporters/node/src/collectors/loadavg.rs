@@ -47,4 +47,15 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("0.1 x").is_err());
     }
+
+    #[test]
+    fn garbage_never_panics() {
+        use crate::collectors::testutil::{never_panics, truncations};
+        never_panics(b"0123456789. /\nx-", |s| {
+            let _ = parse(s);
+        });
+        truncations("0.21 0.37 0.39 1/719 19737\n", |s| {
+            let _ = parse(s);
+        });
+    }
 }

@@ -22,7 +22,12 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         description: "Exposes CPU statistics from /proc/stat, /proc/cpuinfo and /sys/devices/system/cpu.",
         build: cpu::build,
     },
-    CollectorSpec { name: "loadavg", default_enabled: true, description: "Exposes load average.", build: loadavg::build },
+    CollectorSpec {
+        name: "loadavg",
+        default_enabled: true,
+        description: "Exposes load average.",
+        build: loadavg::build,
+    },
     CollectorSpec {
         name: "meminfo",
         default_enabled: true,
@@ -200,6 +205,19 @@ mod tests {
         for bad in ["a", "1-", "-1", "3-1", "1-2-3", "0-4000000000", "1,,x", " 1"] {
             assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
         }
+        // Many small ranges cannot add up past the bound either.
+        let many = ["0-60000"; 3].join(",");
+        assert!(parse_cpu_list(&many).is_err());
+    }
+
+    #[test]
+    fn value_parsers_never_panic() {
+        testutil::never_panics(b"0123456789-,xob_\n", |s| {
+            if let Ok(cpus) = parse_cpu_list(s) {
+                assert!(cpus.len() <= 1 << 16);
+            }
+            let _ = parse_go_uint(s);
+        });
     }
 
     #[test]

@@ -38,8 +38,7 @@ impl BlockingCollector for Stat {
         out.counter("node_context_switches_total", "Total number of context switches.").sample(&[], st.ctxt as f64);
         out.counter("node_forks_total", "Total number of forks.").sample(&[], st.processes as f64);
         out.gauge("node_boot_time_seconds", "Node boot time, in unixtime.").sample(&[], st.btime as f64);
-        out.gauge("node_procs_running", "Number of processes in runnable state.")
-            .sample(&[], st.procs_running as f64);
+        out.gauge("node_procs_running", "Number of processes in runnable state.").sample(&[], st.procs_running as f64);
         out.gauge("node_procs_blocked", "Number of processes blocked waiting for I/O to complete.")
             .sample(&[], st.procs_blocked as f64);
         if self.softirq {
@@ -161,10 +160,9 @@ pub fn parse(content: &str) -> Result<ProcStat, CollectError> {
 fn parse_cpu_times<'a>(key: &str, values: impl Iterator<Item = &'a str>) -> Result<CpuTimes, CollectError> {
     let mut v = [0f64; 10];
     for (slot, raw) in v.iter_mut().zip(values) {
-        *slot = raw
-            .parse::<f64>()
-            .map_err(|_| CollectError::Parse(format!("/proc/stat: invalid {key} value {raw:?}")))?
-            / USER_HZ;
+        *slot =
+            raw.parse::<f64>().map_err(|_| CollectError::Parse(format!("/proc/stat: invalid {key} value {raw:?}")))?
+                / USER_HZ;
     }
     let [user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice] = v;
     Ok(CpuTimes { user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice })

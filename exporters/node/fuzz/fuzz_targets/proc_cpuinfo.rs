@@ -1,0 +1,8 @@
+//! `/proc/cpuinfo` parser (cpu collector with --collector.cpu.info): any input returns Ok or Err, never panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = oxporter_node::collectors::cpu::parse_cpuinfo(&String::from_utf8_lossy(data));
+});

@@ -1,0 +1,8 @@
+//! `/proc/loadavg` parser: any input returns Ok or Err, never panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = oxporter_node::collectors::loadavg::parse(&String::from_utf8_lossy(data));
+});
