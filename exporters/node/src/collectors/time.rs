@@ -24,8 +24,9 @@ impl BlockingCollector for Time {
         let now = jiff::Timestamp::now();
         out.gauge("node_time_seconds", "System time in seconds since epoch (1970).")
             .sample(&[], now.as_nanosecond() as f64 / 1e9);
-        // The local zone as Go's time.Local resolves it: $TZ, else /etc/localtime, else UTC.
-        let tz = jiff::tz::TimeZone::system();
+        // The local zone as Go's time.Local resolves it: $TZ, else /etc/localtime, else UTC (named "UTC", where
+        // jiff's own fallback would be "Etc/Unknown").
+        let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
         let info = tz.to_offset_info(now);
         out.gauge("node_time_zone_offset_seconds", "System time zone offset in seconds.")
             .sample(&[("time_zone", info.abbreviation())], f64::from(info.offset().seconds()));
