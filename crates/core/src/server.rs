@@ -116,16 +116,18 @@ pub fn router(cfg: ServerConfig, web: Arc<WebConfigHandle>) -> Router {
 /// Basic auth and the configured response headers, on every route (as exporter-toolkit does).
 async fn security(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     st.web.reload_if_changed();
-    let mut resp = match st.web.authorize(req.headers().get(header::AUTHORIZATION)) {
+    let decision = st.web.authorize(req.headers().get(header::AUTHORIZATION)).await;
+    let mut resp = match decision {
         AuthDecision::Allowed => next.run(req).await,
         AuthDecision::Denied => {
             let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
             r
         }
+        AuthDecision::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response(),
     };
-    for (k, v) in st.web.response_headers() {
-        resp.headers_mut().insert(k, v);
+    for (k, v) in st.web.response_headers().iter() {
+        resp.headers_mut().insert(k.clone(), v.clone());
     }
     resp
 }
@@ -384,20 +386,27 @@ pub async fn serve_listeners(
 ) -> Result<(), ServeError> {
     let app = router(cfg.clone(), web.clone());
     let handle = axum_server::Handle::<SocketAddr>::new();
-    let tls = web.tls_config().map(axum_server::tls_rustls::RustlsConfig::from_config);
-    if let Some(tls) = &tls {
-        // Pick up rotated certificates without a restart.
-        let (web2, tls2) = (web.clone(), tls.clone());
-        tokio::spawn(async move {
+    let mut tickers = Vec::new();
+    let initial_tls = web.tls_config();
+    let tls = initial_tls.clone().map(axum_server::tls_rustls::RustlsConfig::from_config);
+    if let (Some(tls), Some(mut applied)) = (tls.clone(), initial_tls) {
+        // Pick up rotated certificates without a restart, even when no request comes to trigger the reload. A
+        // request may have reloaded first, so compare with what the listeners use rather than trusting the
+        // return value.
+        let web2 = web.clone();
+        let ticker = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                if let Some(new) = web2.reload_if_changed() {
-                    tls2.reload_from_config(new);
+                web2.reload_if_changed();
+                if let Some(new) = web2.tls_config().filter(|new| !Arc::ptr_eq(new, &applied)) {
+                    tls.reload_from_config(new.clone());
+                    applied = new;
                     tracing::info!("reloaded TLS configuration");
                 }
             }
         });
+        tickers.push(ticker);
     }
     let mut tasks = Vec::new();
     for l in listeners {
@@ -430,6 +439,9 @@ pub async fn serve_listeners(
     });
     for t in tasks {
         let _ = t.await;
+    }
+    for t in tickers {
+        t.abort();
     }
     Ok(())
 }
