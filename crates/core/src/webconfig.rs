@@ -169,7 +169,11 @@ fn load_files(path: &Path, previous: Option<&Arc<RateLimiter>>) -> (Result<Loade
     (res, touched)
 }
 
-fn load_into(path: &Path, previous: Option<&Arc<RateLimiter>>, touched: &mut Touched) -> Result<Loaded, WebConfigError> {
+fn load_into(
+    path: &Path,
+    previous: Option<&Arc<RateLimiter>>,
+    touched: &mut Touched,
+) -> Result<Loaded, WebConfigError> {
     let invalid = |message: String| WebConfigError::Invalid { path: path.to_path_buf(), message };
     let bytes = touched.read(path).map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
     let text = String::from_utf8(bytes).map_err(|_| invalid("the file is not UTF-8 text".to_owned()))?;
@@ -181,8 +185,8 @@ fn load_into(path: &Path, previous: Option<&Arc<RateLimiter>>, touched: &mut Tou
         Some(t) => tls::build(t, dir, touched).map_err(invalid)?,
         None => None,
     };
-    let users = Users::new(cfg.basic_auth_users.unwrap_or_default().0.into_iter().map(|(u, h)| (u, h.0)))
-        .map_err(invalid)?;
+    let users =
+        Users::new(cfg.basic_auth_users.unwrap_or_default().0.into_iter().map(|(u, h)| (u, h.0))).map_err(invalid)?;
     let headers = match cfg.http_server_config.as_ref().and_then(|h| h.headers.as_ref()) {
         Some(h) => headers(h).map_err(invalid)?,
         None => Vec::new(),

@@ -86,7 +86,7 @@ fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     }
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);
@@ -235,8 +235,9 @@ mod tests {
             let parts: bcrypt::HashParts = h.parse().expect("valid");
             assert_eq!(parts.get_cost(), i as u32 + 4);
         }
-        let u = Users::new([("a".to_owned(), "$2y$12$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG".to_owned())])
-            .expect("users");
+        let u =
+            Users::new([("a".to_owned(), "$2y$12$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG".to_owned())])
+                .expect("users");
         assert!(u.lookup(b"nobody").0.starts_with("$2b$12$"));
         assert!(!u.lookup(b"nobody").1);
         assert!(u.lookup(b"a").1);

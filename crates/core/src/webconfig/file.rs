@@ -60,7 +60,9 @@ pub(crate) struct TlsFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpFile {
+    /// Accepted for compatibility and otherwise ignored: the server speaks HTTP/1.1 (it offers no ALPN `h2`).
     #[serde(default)]
+    #[allow(dead_code)]
     pub http2: Option<bool>,
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
@@ -230,8 +232,7 @@ pub(crate) fn parse(text: &str) -> Result<FileConfig, String> {
         Ok(cfg) => Ok(cfg.unwrap_or_default()),
         Err(e) => {
             let rendered = e.without_snippet().to_string();
-            let mut one_line =
-                rendered.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+            let mut one_line = rendered.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
             // serde names the key only for unknown fields; give every error the path of the key it is at.
             if let Some(path) = e.location().and_then(|l| key_path_at(text, l.line()))
                 && !one_line.starts_with(&path)
@@ -423,7 +424,8 @@ rate_limit:
 
     #[test]
     fn durations() {
-        let d = |s: &str| parse(&format!("rate_limit:\n  interval: {s}\n")).map(|c| c.rate_limit.and_then(|r| r.interval));
+        let d =
+            |s: &str| parse(&format!("rate_limit:\n  interval: {s}\n")).map(|c| c.rate_limit.and_then(|r| r.interval));
         assert_eq!(d("500ms"), Ok(Some(GoDuration(Duration::from_millis(500)))));
         assert_eq!(d("1m30s"), Ok(Some(GoDuration(Duration::from_secs(90)))));
         assert_eq!(d("1000000000"), Ok(Some(GoDuration(Duration::from_secs(1)))));

@@ -159,23 +159,24 @@ fn bad_files_name_key_and_file() {
     f.bad(&format!("{TLS}  client_ca_file: ca.crt\n"), &["client_ca_file", "NoClientCert"]);
     f.bad(&format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n"), &["client_ca_file"]);
     f.bad(&format!("{TLS}  client_auth_type: VerifyClientCertIfGiven\n"), &["client_ca_file"]);
-    f.bad(&format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: empty.pem\n"), &[
-        "client_ca_file",
-        "empty.pem",
-    ]);
+    f.bad(
+        &format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: empty.pem\n"),
+        &["client_ca_file", "empty.pem"],
+    );
     f.bad(&format!("{TLS}  client_auth_type: Always\n"), &["client_auth_type", "Always"]);
     f.bad(&format!("{TLS}  min_version: TLS14\n"), &["min_version", "TLS14"]);
     f.bad(&format!("{TLS}  max_version: TLS11\n"), &["max_version", "TLS11", "not supported"]);
     f.bad(&format!("{TLS}  min_version: TLS13\n  max_version: TLS12\n"), &["min_version TLS13", "max_version TLS12"]);
     f.bad(&format!("{TLS}  cipher_suites: [TLS_NULL_WITH_NULL_NULL]\n"), &["cipher_suites", "TLS_NULL_WITH_NULL_NULL"]);
-    f.bad(&format!("{TLS}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n  max_version: TLS12\n"), &[
-        "cipher_suites",
-    ]);
+    f.bad(&format!("{TLS}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n  max_version: TLS12\n"), &["cipher_suites"]);
     f.bad(&format!("{TLS}  curve_preferences: [CurveP999]\n"), &["curve_preferences", "CurveP999"]);
     f.bad(&format!("{TLS}  curve_preferences: [CurveP521]\n"), &["curve_preferences"]);
-    f.bad(&format!("{TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n  client_allowed_sans: [a]\n"), &[
-        "client_allowed_sans",
-    ]);
+    f.bad(
+        &format!(
+            "{TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n  client_allowed_sans: [a]\n"
+        ),
+        &["client_allowed_sans"],
+    );
     f.bad(&format!("{TLS}  client_allowed_sans: [a]\n"), &["client_allowed_sans"]);
     f.bad("http_server_config:\n  headers:\n    Server: oxporter\n", &["headers", "Server"]);
     f.bad("http_server_config:\n  headers:\n    x-frame-options: deny\n", &["headers", "x-frame-options"]);

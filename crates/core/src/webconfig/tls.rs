@@ -6,8 +6,8 @@ use std::sync::Arc;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{SupportedKxGroup, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite, SupportedProtocolVersion,
@@ -73,7 +73,9 @@ fn parse_version(key: &str, v: Option<&str>, default: Version) -> Result<Version
         Some("TLS11") => Ok(Version::Tls11),
         Some("TLS12") => Ok(Version::Tls12),
         Some("TLS13") => Ok(Version::Tls13),
-        Some(other) => Err(format!("tls_server_config.{key}: unknown TLS version {other:?} (TLS10, TLS11, TLS12 or TLS13)")),
+        Some(other) => {
+            Err(format!("tls_server_config.{key}: unknown TLS version {other:?} (TLS10, TLS11, TLS12 or TLS13)"))
+        }
     }
 }
 
@@ -211,11 +213,7 @@ pub(crate) fn build(t: &TlsFile, dir: &Path, touched: &mut Touched) -> Result<Op
         ));
     }
     if min > max {
-        return Err(format!(
-            "tls_server_config: min_version {} is above max_version {}",
-            min.name(),
-            max.name()
-        ));
+        return Err(format!("tls_server_config: min_version {} is above max_version {}", min.name(), max.name()));
     }
     // TLS 1.0 and 1.1 as a minimum mean "1.2" here: rustls does not implement them.
     let mut tls12 = min <= Version::Tls12;
