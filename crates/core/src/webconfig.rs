@@ -294,14 +294,15 @@ impl WebConfigHandle {
         let Some((user, password)) = authorization.and_then(|h| auth::parse_basic(h.as_bytes())) else {
             return AuthDecision::Denied;
         };
+        // Known and unknown users take the same steps; only known users' successes are ever cached.
         let (hash, known) = cfg.users.lookup(&user);
         let key = AuthCache::key(&user, hash, &password);
-        if known && self.cache.contains(&key) {
+        if self.cache.contains(&key) && known {
             return AuthDecision::Allowed;
         }
         let Ok(_permit) = self.bcrypt.acquire().await else { return AuthDecision::Denied };
         // Concurrent first requests with the same credentials: the one before us may have filled the cache.
-        if known && self.cache.contains(&key) {
+        if self.cache.contains(&key) && known {
             return AuthDecision::Allowed;
         }
         let hash = hash.to_owned();
@@ -373,6 +374,25 @@ impl WebConfigHandle {
                 false
             }
         }
+    }
+}
+
+/// Entry points for the fuzz targets in `crates/core/fuzz`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses web config text as a file's contents are parsed; `true` when valid.
+    pub fn parse_config(text: &str) -> bool {
+        super::file::parse(text).is_ok()
+    }
+
+    /// The Subject Alternative Names of a DER certificate, as `client_allowed_sans` reads them.
+    pub fn cert_sans(der: &[u8]) -> Option<Vec<String>> {
+        super::san::subject_alt_names(der)
+    }
+
+    /// User and password from an `Authorization` header value.
+    pub fn basic_auth(header: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        super::auth::parse_basic(header)
     }
 }
 
