@@ -76,3 +76,20 @@ where
     crate::logging::init(common.log_level, common.log_format);
     parsed
 }
+
+/// Turns `main`'s result into an exit code, printing an error as one readable line on stderr (`binary: error: …`,
+/// with the chain of causes, never a Debug dump or backtrace).
+pub fn exit_code<E: std::fmt::Display>(binary: &str, result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: through the logger when it is set up (so --log.format applies), else plain stderr.
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!(error = %format!("{e:#}"), "{binary} cannot run");
+            } else {
+                eprintln!("{binary}: error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

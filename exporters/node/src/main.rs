@@ -1,5 +1,5 @@
 //! oxporter-node: a drop-in replacement for Prometheus node_exporter.
 
-fn main() -> anyhow::Result<()> {
-    oxporter_node::main()
+fn main() -> std::process::ExitCode {
+    oxporter_core::run::exit_code("oxporter-node", oxporter_node::main())
 }
