@@ -1,7 +1,8 @@
 //! Child processes that are killed when the test drops them, and required binaries.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Finds `binary` on `PATH` (or at an absolute path), or panics naming the Debian package to install.
 pub fn require_binary(binary: &str, debian_package: &str) -> PathBuf {
@@ -58,6 +59,23 @@ impl ChildGuard {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => return Some(status),
+                Some(Ok(None)) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The process's name as given to [`ChildGuard::spawn`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether the process has exited.
     pub fn has_exited(&mut self) -> bool {
         match self.child.as_mut() {
@@ -70,5 +88,30 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Runs `cmd` to completion with stdout and stderr captured, killing it and panicking with `what` and
+/// what it printed if it runs longer than `timeout`. For binaries that are expected to exit by themselves
+/// (`--version`, bad flags).
+pub fn run_with_timeout(what: &str, cmd: &mut Command, timeout: Duration) -> Output {
+    let dir = crate::tempdir("run");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let open = |p: &std::path::Path| match std::fs::File::create(p) {
+        Ok(f) => f,
+        Err(e) => panic!("creating {}: {e}", p.display()),
+    };
+    cmd.stdin(Stdio::null()).stdout(open(&out_path)).stderr(open(&err_path));
+    let mut guard = ChildGuard::spawn(what, cmd);
+    let status = guard.wait_timeout(timeout);
+    let stdout = std::fs::read(&out_path).unwrap_or_default();
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    match status {
+        Some(status) => Output { status, stdout, stderr },
+        None => panic!(
+            "{what} ({cmd:?}) still running after {timeout:?}; it printed:\n{}{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        ),
     }
 }
