@@ -15,9 +15,9 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::http::{self, CurlOptions, CurlResponse, Response};
+use crate::http::{self, CurlOptions, CurlResponse, HttpError, Response};
 use crate::ports::free_port;
 use crate::process::{ChildGuard, run_with_timeout};
 
@@ -74,6 +74,27 @@ fn cargo_build(package: &str, bin: &str) -> PathBuf {
         .args(["-p", package, "--bin", bin, "--message-format=json-render-diagnostics"])
         .args(profile_args())
         .stdin(Stdio::null());
+    // Cargo gives the test process the variables it gives the crate under test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+    // ...). Build scripts that watch them (ring's does) would see a change and rebuild on every alternation between
+    // this build and the outer `cargo test`, so they are dropped here.
+    for (key, _) in std::env::vars_os() {
+        let Some(k) = key.to_str() else { continue };
+        let set_by_cargo = matches!(
+            k,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        ) || ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"].iter().any(|p| k.starts_with(p));
+        if set_by_cargo {
+            cmd.env_remove(&key);
+        }
+    }
     let out = match cmd.output() {
         Ok(o) => o,
         Err(e) => panic!("running {cmd:?} to build {bin}: {e} (is cargo on PATH?)"),
@@ -95,10 +116,13 @@ fn cargo_build(package: &str, bin: &str) -> PathBuf {
 }
 
 /// Runs `bin` of `package` with `args` until it exits (at most `timeout`), capturing its output. For flags that
-/// make the binary exit by itself (`--version`, `--help`, invalid flags).
+/// make the binary exit by itself (`--version`, `--help`, invalid flags). Runs without `RUST_BACKTRACE`, which the
+/// test harness may set, so the output is what a user sees.
 pub fn run(package: &str, bin: &str, args: &[&str], timeout: Duration) -> Output {
     let path = binary(package, bin);
-    run_with_timeout(bin, Command::new(path).args(args), timeout)
+    let mut cmd = Command::new(path);
+    cmd.args(args).env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    run_with_timeout(bin, &mut cmd, timeout)
 }
 
 /// How to start one exporter. Make one with [`exporter`] or [`node`].
@@ -213,7 +237,11 @@ impl ExporterBuilder {
             match exp.wait_ready(self.wait_healthy) {
                 Ok(()) => return exp,
                 Err(log) if log.contains("in use") => last_log = log,
-                Err(log) => panic!("{} ({cmd:?}) did not become healthy:\n{log}", self.bin),
+                Err(log) => {
+                    // Dropped first so its Drop does not print the log a second time.
+                    drop(exp);
+                    panic!("{} ({cmd:?}) did not become healthy:\n{log}", self.bin)
+                }
             }
         }
         panic!("{}: no free port after 3 tries:\n{last_log}", self.bin)
@@ -319,39 +347,66 @@ impl Exporter {
 
     /// Waits for the port (and `/-/healthy`, if asked); on failure returns the log.
     fn wait_ready(&mut self, healthy: bool) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        // Refused connections are expected until it listens; any other failure that persists this long is final.
+        let mut failing_since: Option<Instant> = None;
         let mut last = String::from("no answer yet");
-        while std::time::Instant::now() < deadline {
+        while Instant::now() < deadline {
             if self.child.has_exited() {
                 return Err(format!("exited before it was ready; its log:\n{}", self.log()));
             }
             match self.probe_health(healthy) {
                 Ok(()) => return Ok(()),
-                Err(e) => last = e,
+                Err(Probe::NotListening(e)) => last = e,
+                Err(Probe::Failing(e)) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(3) {
+                        return Err(format!("health check keeps failing: {e}; its log:\n{}", self.log()));
+                    }
+                    last = e;
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(format!("not healthy after {STARTUP_TIMEOUT:?} (last: {last}); its log:\n{}", self.log()))
     }
 
-    fn probe_health(&self, healthy: bool) -> Result<(), String> {
+    fn probe_health(&self, healthy: bool) -> Result<(), Probe> {
         let quick = Duration::from_secs(2);
         if !healthy {
-            return http::connect("127.0.0.1", self.port, quick).map(drop).map_err(|e| e.to_string());
+            return http::connect("127.0.0.1", self.port, quick)
+                .map(drop)
+                .map_err(|e| Probe::NotListening(e.to_string()));
         }
         if self.is_https() {
-            // Connection refused is expected until it listens; any other failure is worth reporting at the end.
             let r = self.curl("/-/healthy", CurlOptions { timeout: Some(quick), ..CurlOptions::default() });
-            return if r.status == 200 { Ok(()) } else { Err(format!("curl exit {}: {}", r.exit_code, r.stderr)) };
+            return match (r.status, r.exit_code) {
+                (200, _) => Ok(()),
+                // 7: could not connect, 28: timed out.
+                (_, 7 | 28) => Err(Probe::NotListening(r.stderr)),
+                (0, code) => Err(Probe::Failing(format!("curl exit {code}: {}", r.stderr.trim()))),
+                (status, _) => Err(Probe::Failing(format!("HTTP {status}: {}", r.text()))),
+            };
         }
         let auth = self.basic_auth.as_ref().map(|(u, p)| http::basic_auth_header(u, p));
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
         match http::get_with_timeout(&self.url("/-/healthy"), &headers, quick) {
             Ok(r) if r.status == 200 => Ok(()),
-            Ok(r) => Err(format!("HTTP {}: {}", r.status, r.text())),
-            Err(e) => Err(e.to_string()),
+            Ok(r) => Err(Probe::Failing(format!("HTTP {}: {}", r.status, r.text()))),
+            Err(HttpError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(Probe::NotListening(e.to_string()))
+            }
+            Err(e) => Err(Probe::Failing(e.to_string())),
         }
     }
+}
+
+/// Why a health check did not pass.
+enum Probe {
+    /// Nothing listens yet (keep waiting).
+    NotListening(String),
+    /// Something answers, but not with a healthy 200.
+    Failing(String),
 }
 
 impl Drop for Exporter {

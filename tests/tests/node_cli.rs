@@ -1,0 +1,81 @@
+//! `oxporter-node`'s command line as a user meets it: `--version`, `--help`, and flags that must stop it with a
+//! readable message and a non-zero exit code.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use oxporter_testkit::exporter;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = exporter::run("oxporter-node", "oxporter-node", args, TIMEOUT);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_names_version_revision_and_rustc() {
+    let (code, stdout, stderr) = run(&["--version"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(stdout.starts_with(&format!("oxporter-node {version}")), "{stdout}");
+    assert!(stdout.contains("revision:"), "{stdout}");
+    assert!(stdout.contains("rustc 1."), "{stdout}");
+}
+
+#[test]
+fn help_lists_the_go_flag_names() {
+    let (code, stdout, stderr) = run(&["--help"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for flag in [
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--web.config.file",
+        "--web.max-requests",
+        "--web.disable-exporter-metrics",
+        "--log.level",
+        "--log.format",
+        "--path.procfs",
+        "--path.sysfs",
+        "--path.rootfs",
+        "--collector.loadavg",
+        "--collector.disable-defaults",
+    ] {
+        assert!(stdout.contains(flag), "--help does not mention {flag}:\n{stdout}");
+    }
+}
+
+/// Runs with `args`, expects a non-zero exit within the timeout and a message containing every one of `expect`.
+fn assert_refused(args: &[&str], expect: &[&str]) {
+    let (code, stdout, stderr) = run(args);
+    assert!(code.is_some_and(|c| c != 0), "{args:?} should fail, exit {code:?}:\n{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    for e in expect {
+        assert!(all.contains(e), "{args:?}: message should mention {e:?}:\n{all}");
+    }
+    assert!(!all.contains("panicked"), "{args:?} panicked instead of reporting:\n{all}");
+    assert!(all.lines().count() < 40, "{args:?}: message is not short:\n{all}");
+}
+
+#[test]
+fn bad_flags_exit_non_zero_with_a_readable_message() {
+    assert_refused(&["--log.level=loud"], &["loud", "--log.level"]);
+    assert_refused(&["--log.format=xml"], &["xml", "--log.format"]);
+    assert_refused(&["--collector.nope"], &["--collector.nope"]);
+    assert_refused(&["--web.max-requests=many"], &["many", "--web.max-requests"]);
+    assert_refused(&["--scrape.timeout=soon"], &["soon"]);
+    assert_refused(&["--web.listen-address=nonsense"], &["nonsense"]);
+    assert_refused(&["--web.listen-address=127.0.0.1:notaport"], &["notaport"]);
+    assert_refused(&["--web.listen-address=127.0.0.1:0", "--web.telemetry-path=metrics"], &["metrics"]);
+}
+
+#[test]
+fn busy_port_exits_non_zero() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    assert_refused(&[&format!("--web.listen-address={addr}")], &[&addr.to_string()]);
+}
