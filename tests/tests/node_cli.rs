@@ -1,6 +1,9 @@
 //! `oxporter-node`'s command line as a user meets it: `--version`, `--help`, and flags that must stop it with a
 //! readable message and a non-zero exit code.
 
+// In tests a failed expectation is a failed test (clippy's allow-expect-in-tests misses helper functions here).
+#![allow(clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! Exposition conformance of `oxporter-node` as a running process: both formats through independent checkers,
 //! gzip, URL filters, the landing page, health endpoints and the request limit.
 
+// In tests a failed expectation is a failed test (clippy's allow-expect-in-tests misses helper functions here).
+#![allow(clippy::expect_used)]
+
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;

@@ -1,5 +1,8 @@
 //! A real Prometheus scrapes `oxporter-node` over plain HTTP; the series are queryable through its HTTP API.
 
+// In tests a failed expectation is a failed test (clippy's allow-expect-in-tests misses helper functions here).
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use oxporter_testkit::exporter;

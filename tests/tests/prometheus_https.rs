@@ -1,6 +1,9 @@
 //! A real Prometheus scrapes `oxporter-node` over HTTPS with basic auth (exporter-toolkit's `--web.config.file`),
 //! verifying the exporter's certificate against a test CA; curl checks the same from outside.
 
+// In tests a failed expectation is a failed test (clippy's allow-expect-in-tests misses helper functions here).
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use oxporter_testkit::exporter;
