@@ -30,20 +30,27 @@ fn main() {
     println!("cargo:rustc-env=OXPORTER_GIT_BRANCH={branch}");
     println!("cargo:rustc-env=OXPORTER_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=build.rs");
-    // Rebuild when HEAD moves: HEAD itself (branch switch) and the ref it points to (new commit).
-    let git_dir = Command::new("git")
-        .args(["rev-parse", "--git-dir"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    if let Some(dir) = git_dir {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        if let Ok(head) = std::fs::read_to_string(format!("{dir}/HEAD"))
-            && let Some(r) = head.trim().strip_prefix("ref: ")
+    // Rebuild when HEAD moves: HEAD itself (branch switch) and the ref it points to (new commit). `--git-path`
+    // resolves both in linked worktrees too, where refs live in the main repository's folder; a file that does
+    // not exist (a packed ref) must not be named, or cargo would consider the build script stale on every build.
+    let git_path = |p: &str| {
+        Command::new("git")
+            .args(["rev-parse", "--git-path", p])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && std::path::Path::new(s).exists())
+    };
+    if let Some(head) = git_path("HEAD") {
+        println!("cargo:rerun-if-changed={head}");
+        if let Ok(content) = std::fs::read_to_string(&head)
+            && let Some(r) = content.trim().strip_prefix("ref: ")
         {
-            println!("cargo:rerun-if-changed={dir}/{r}");
+            for p in [git_path(r), git_path("packed-refs")].into_iter().flatten() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
     }
 }
