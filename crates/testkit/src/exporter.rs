@@ -1,8 +1,8 @@
 //! Our own exporter binaries, built on demand and started as real processes on free loopback ports.
 //!
-//! [`binary`] runs `cargo build -p PKG --bin BIN` once per test process (with the `cargo` that runs the tests, the
-//! same profile, and `CARGO_TARGET_DIR` if set), so `cargo test -p oxporter-e2e` works from a clean tree and never
-//! tests a stale binary. `OXPORTER_BIN_DIR=/path` skips the build and takes binaries from that folder instead
+//! [`binary`] runs `cargo build -p PKG --bin BIN` once per test process (once per run under nextest; with the
+//! `cargo` that runs the tests, the same profile, and `CARGO_TARGET_DIR` if set), so `cargo test -p oxporter-e2e`
+//! works from a clean tree and never tests a stale binary. `OXPORTER_BIN_DIR=/path` skips the build and takes binaries from that folder instead
 //! (e.g. to test a release build).
 //!
 //! [`ExporterBuilder::start`] runs the binary with `--web.listen-address=127.0.0.1:PORT`, waits until
@@ -40,9 +40,49 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
     if let Some(p) = built.get_or_insert_with(HashMap::new).get(&key) {
         return p.clone();
     }
+    let marker = run_marker(bin);
+    if let Some(p) = marker.as_ref().and_then(|m| std::fs::read_to_string(m).ok()).map(PathBuf::from)
+        && p.is_file()
+    {
+        built.get_or_insert_with(HashMap::new).insert(key, p.clone());
+        return p;
+    }
     let path = cargo_build(package, bin);
+    if let Some(m) = &marker {
+        write_run_marker(m, bin, &path);
+    }
     built.get_or_insert_with(HashMap::new).insert(key, path.clone());
     path
+}
+
+/// Under nextest every test is its own process, so "once per process" would mean a (no-op, but seconds on a busy
+/// machine) cargo build per test. Within one nextest run (`NEXTEST_RUN_ID`) a marker file beside the test binaries
+/// remembers the built path instead.
+fn run_marker(bin: &str) -> Option<PathBuf> {
+    let run = std::env::var("NEXTEST_RUN_ID").ok().filter(|r| !r.is_empty() && !r.contains(['/', '\\']))?;
+    let profile_dir = std::env::current_exe().ok()?.parent()?.parent()?.to_path_buf();
+    Some(profile_dir.join(".oxporter-testkit").join(format!("{bin}.{run}")))
+}
+
+fn write_run_marker(marker: &Path, bin: &str, built: &Path) {
+    let Some(dir) = marker.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    // Markers of earlier runs are stale.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let stale = e.file_name().to_str().is_some_and(|n| n.starts_with(&format!("{bin}.")));
+            if stale && e.path() != marker {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    // Written to a temporary name first so a concurrent reader never sees half a path.
+    let tmp = marker.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, built.to_string_lossy().as_bytes()).is_ok() {
+        let _ = std::fs::rename(&tmp, marker);
+    }
 }
 
 /// The workspace root (two levels above this crate).

@@ -39,7 +39,8 @@ pub struct Family {
 /// `prometheus_client` is missing.
 pub fn parse(text: &str) -> Result<Vec<Family>, String> {
     let python = std::env::var("OXPORTER_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = crate::promtool::run_with_stdin(Command::new(&python).args(["-c", SCRIPT]), text);
+    let bin = crate::process::require_binary(&python, "python3");
+    let out = crate::promtool::run_with_stdin(Command::new(bin).args(["-c", SCRIPT]), text);
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => Ok(String::from_utf8_lossy(&out.stdout)
