@@ -110,8 +110,14 @@ fn golden_files() {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "json") {
             let families = load(&path).into_sorted();
-            check(&path.with_extension("prom"), &encode(Format::Text004, &families));
-            check(&path.with_extension("om"), &encode(Format::OpenMetrics100, &families));
+            let text = encode(Format::Text004, &families);
+            let om = encode(Format::OpenMetrics100, &families);
+            check(&path.with_extension("prom"), &text);
+            check(&path.with_extension("om"), &om);
+            // The goldens are only worth pinning if real parsers accept them: promtool (exit 1 fails; naming
+            // lint is fine) and a strict OpenMetrics parser.
+            oxporter_testkit::promtool::check_metrics(&text);
+            oxporter_testkit::openmetrics::check_openmetrics(&om);
             cases += 1;
         }
     }
