@@ -16,8 +16,6 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -151,22 +149,19 @@ fn allowed(collector: &str, metric: &str, diff: Diff) -> Option<&'static Allowed
     ALLOWED.iter().find(|a| a.collector == collector && a.diff == diff && (a.metric)(metric))
 }
 
-/// Plain HTTP GET of `/metrics` asking for text 0.0.4, bounded by a timeout.
+/// GET of `/metrics` asking for text 0.0.4, bounded by a timeout.
 fn scrape(port: u16) -> Result<String, String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/plain;version=0.0.4\r\n\r\n")
-        .map_err(|e| format!("send: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
-    let text = String::from_utf8(raw).map_err(|e| format!("body is not UTF-8: {e}"))?;
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no end of headers")?;
-    let status = head.lines().next().unwrap_or_default();
-    if !status.contains(" 200 ") {
-        return Err(format!("status {status:?}"));
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let resp = oxporter_testkit::http::get_with_timeout(
+        &url,
+        &[("Accept", "text/plain;version=0.0.4")],
+        Duration::from_secs(20),
+    )
+    .map_err(|e| e.to_string())?;
+    if resp.status != 200 {
+        return Err(format!("status {}", resp.status));
     }
-    Ok(body.to_owned())
+    Ok(resp.text())
 }
 
 /// A running exporter with its log file.
@@ -197,15 +192,10 @@ impl Running {
     fn metrics(&self) -> Vec<Family> {
         let text = scrape(self.port).unwrap_or_else(|e| {
             let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-            panic!("scraping {}: {e}\nits log:\n{}", self.name, tail(&log))
+            panic!("scraping {}: {e}\nits log:\n{}", self.name, oxporter_testkit::tail(&log, 20))
         });
         textformat::must_parse(&text, &self.name)
     }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// The `node_*` families, by name, minus the exporter's own build info (not a collector's; its label set
