@@ -29,6 +29,27 @@ pub struct Args {
     /// whose output depends on another one running (e.g. `cpu` leaves `node_cpu_frequency_hertz` to `cpufreq`).
     #[arg(skip)]
     pub enabled_collectors: Vec<&'static str>,
+    /// Flags of the diskstats collector.
+    #[command(flatten)]
+    pub diskstats: crate::collectors::diskstats::DiskstatsArgs,
+    /// Flags of the filesystem collector.
+    #[command(flatten)]
+    pub filesystem: crate::collectors::filesystem::FilesystemArgs,
+    /// Flags of the netdev collector.
+    #[command(flatten)]
+    pub netdev: crate::collectors::netdev::NetdevArgs,
+    /// Flags of the netstat collector.
+    #[command(flatten)]
+    pub netstat: crate::collectors::netstat::NetstatArgs,
+    /// Flags of the vmstat collector.
+    #[command(flatten)]
+    pub vmstat: crate::collectors::vmstat::VmstatArgs,
+    /// Flags of the textfile collector.
+    #[command(flatten)]
+    pub textfile: crate::collectors::textfile::TextfileArgs,
+    /// Flags of the interrupts collector.
+    #[command(flatten)]
+    pub interrupts: crate::collectors::interrupts::InterruptsArgs,
 }
 
 impl Args {

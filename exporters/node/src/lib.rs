@@ -4,6 +4,10 @@
 
 pub mod args;
 pub mod collectors;
+pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod textformat;
 
 use oxporter_core::cli::{ExporterInfo, Parsed};
 
@@ -35,4 +39,34 @@ where
     let mut parsed: Parsed<args::Args> = oxporter_core::cli::try_parse_from(&INFO, collectors::COLLECTORS, argv)?;
     parsed.args.enabled_collectors = parsed.enabled.clone();
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_well_formed() {
+        oxporter_core::cli::command::<crate::args::Args, _>(&crate::INFO, crate::collectors::COLLECTORS).debug_assert();
+    }
+
+    #[test]
+    fn collector_flags_parse() {
+        let argv = [
+            "oxporter-node",
+            "--collector.diskstats.device-include=^sd",
+            "--collector.filesystem.fs-types-exclude=^tmpfs$",
+            "--collector.netdev.device-exclude=^lo$",
+            "--no-collector.netdev.netlink",
+            "--no-collector.interrupts.include-zeros",
+            "--collector.textfile.directory=/a",
+            "--collector.textfile.directory=/b",
+            "--collector.vmstat.fields=.*",
+        ];
+        let p = crate::parse_args_from(argv).expect("valid flags");
+        assert_eq!(p.args.textfile.directory, ["/a", "/b"]);
+        assert!(p.args.interrupts.no_include_zeros);
+        assert_eq!(p.args.diskstats.device_include.as_deref(), Some("^sd"));
+        for spec in crate::collectors::COLLECTORS {
+            assert!((spec.build)(&p.args).is_ok(), "{} builds", spec.name);
+        }
+    }
 }

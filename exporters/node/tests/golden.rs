@@ -31,6 +31,14 @@ const MASKS: &[(&str, bool)] = &[
     ("node_time_zone_offset_seconds", true),
     // uname(2) of the test machine; the compatibility test checks the real values against node_exporter.
     ("node_uname_info", true),
+    // statfs(2) of directories on the test machine's disk (the "filesystems" tree).
+    ("node_filesystem_size_bytes", false),
+    ("node_filesystem_free_bytes", false),
+    ("node_filesystem_avail_bytes", false),
+    ("node_filesystem_files", false),
+    ("node_filesystem_files_free", false),
+    // Modification times of the textfile fixtures (set by the checkout).
+    ("node_textfile_mtime_seconds", false),
 ];
 
 fn fixtures() -> PathBuf {
@@ -55,7 +63,13 @@ fn tree_args(tree: &str) -> Vec<String> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{}: {e} (every fixture tree needs a .args file naming its collectors)", path.display())
     });
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+    // `$TREE` in a flag stands for the tree's directory (e.g. `--collector.textfile.directory=$TREE/textfile`).
+    let root = fixtures().join(tree).display().to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.replace("$TREE", &root))
+        .collect()
 }
 
 /// Scrapes `tree` once and returns the masked exposition, followed by one `# error <collector>: …` comment per
@@ -82,8 +96,9 @@ async fn render(tree: &str) -> String {
     let text = encode(Format::Text004, &result.families);
     textformat::must_parse(&text, tree);
 
-    let mut out = mask(&text);
     let root_str = root.display().to_string();
+    // Paths into the tree (textfile names and HELP) are shown relative to it, as in the error lines.
+    let mut out = mask(&text).replace(&root_str, "$TREE");
     for o in &result.outcomes {
         if let Some(e) = &o.error {
             out.push_str(&format!("# error {}: {}\n", o.name, e.to_string().replace(&root_str, "$TREE")));

@@ -7,20 +7,70 @@ use oxporter_core::collector::CollectorSpec;
 
 use crate::args::Args;
 
+pub mod conntrack;
 pub mod cpu;
+pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
+pub mod filesystem;
+pub mod interrupts;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netdev;
+pub mod netstat;
+pub mod pressure;
+pub mod processes;
+pub mod sockstat;
 pub mod stat;
+pub mod tcpstat;
+pub mod textfile;
 pub mod time;
 pub mod uname;
+pub mod vmstat;
 
 /// Every collector oxporter-node has: the one place a collector is registered.
 pub const COLLECTORS: &[CollectorSpec<Args>] = &[
+    CollectorSpec {
+        name: "conntrack",
+        default_enabled: true,
+        description: "Exposes conntrack stats.",
+        build: conntrack::build,
+    },
     CollectorSpec {
         name: "cpu",
         default_enabled: true,
         description: "Exposes CPU statistics from /proc/stat, /proc/cpuinfo and /sys/devices/system/cpu.",
         build: cpu::build,
+    },
+    CollectorSpec {
+        name: "diskstats",
+        default_enabled: true,
+        description: "Exposes disk I/O statistics.",
+        build: diskstats::build,
+    },
+    CollectorSpec {
+        name: "entropy",
+        default_enabled: true,
+        description: "Exposes available entropy.",
+        build: entropy::build,
+    },
+    CollectorSpec {
+        name: "filefd",
+        default_enabled: true,
+        description: "Exposes file descriptor statistics from /proc/sys/fs/file-nr.",
+        build: filefd::build,
+    },
+    CollectorSpec {
+        name: "filesystem",
+        default_enabled: true,
+        description: "Exposes filesystem statistics, such as disk space used.",
+        build: filesystem::build,
+    },
+    CollectorSpec {
+        name: "interrupts",
+        default_enabled: false,
+        description: "Exposes detailed interrupts statistics.",
+        build: interrupts::build,
     },
     CollectorSpec {
         name: "loadavg",
@@ -35,10 +85,52 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: meminfo::build,
     },
     CollectorSpec {
+        name: "netdev",
+        default_enabled: true,
+        description: "Exposes network interface statistics such as bytes transferred.",
+        build: netdev::build,
+    },
+    CollectorSpec {
+        name: "netstat",
+        default_enabled: true,
+        description: "Exposes network statistics from /proc/net/netstat, /proc/net/snmp and /proc/net/snmp6.",
+        build: netstat::build,
+    },
+    CollectorSpec {
+        name: "pressure",
+        default_enabled: true,
+        description: "Exposes pressure stall statistics from /proc/pressure/.",
+        build: pressure::build,
+    },
+    CollectorSpec {
+        name: "processes",
+        default_enabled: false,
+        description: "Exposes aggregate process statistics from /proc.",
+        build: processes::build,
+    },
+    CollectorSpec {
+        name: "sockstat",
+        default_enabled: true,
+        description: "Exposes various statistics from /proc/net/sockstat and /proc/net/sockstat6.",
+        build: sockstat::build,
+    },
+    CollectorSpec {
         name: "stat",
         default_enabled: true,
         description: "Exposes various statistics from /proc/stat: boot time, forks, interrupts, context switches.",
         build: stat::build,
+    },
+    CollectorSpec {
+        name: "tcpstat",
+        default_enabled: false,
+        description: "Exposes TCP connection status information from /proc/net/tcp and /proc/net/tcp6.",
+        build: tcpstat::build,
+    },
+    CollectorSpec {
+        name: "textfile",
+        default_enabled: true,
+        description: "Exposes statistics read from local disk (--collector.textfile.directory).",
+        build: textfile::build,
     },
     CollectorSpec {
         name: "time",
@@ -51,6 +143,12 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         default_enabled: true,
         description: "Exposes system information as provided by the uname system call.",
         build: uname::build,
+    },
+    CollectorSpec {
+        name: "vmstat",
+        default_enabled: true,
+        description: "Exposes statistics from /proc/vmstat.",
+        build: vmstat::build,
     },
 ];
 

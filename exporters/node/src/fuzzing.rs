@@ -1,0 +1,180 @@
+//! Entry points shared by the fuzz targets (`fuzz/`) and the unit tests that run the same functions over
+//! pseudo-random garbage, so CI covers them without a nightly toolchain.
+
+use oxporter_core::Snapshot;
+
+use crate::collectors::{conntrack, diskstats, filefd, filesystem, interrupts, netdev, netstat, pressure, processes};
+use crate::collectors::{sockstat, tcpstat, vmstat};
+
+/// Feeds `input` to every `/proc` and `/sys` parser of this crate, and the emitters to whatever parses. Must never
+/// panic.
+pub fn proc_parsers(input: &str) {
+    static ANY: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let any = ANY.get_or_init(|| regex::Regex::new(".*").ok());
+    let _ = filefd::parse(input);
+    let _ = crate::collectors::entropy::parse_number(input);
+    if let Some(re) = any {
+        if let Ok(v) = vmstat::parse(input, re) {
+            let _ = v.len();
+        }
+        let mut stats = netstat::parse_pairs(input).unwrap_or_default();
+        stats.extend(netstat::parse_snmp6(input));
+        let _ = netstat::emit(&stats, re, &mut Snapshot::new());
+    }
+    if let Ok(s) = sockstat::parse(input) {
+        sockstat::emit(&s, 4096.0, &mut Snapshot::new());
+    }
+    if let Ok(p) = pressure::parse(input) {
+        for r in ["cpu", "io", "memory", "irq"] {
+            let _ = pressure::emit(r, &p, &mut Snapshot::new());
+        }
+    }
+    let _ = conntrack::parse_stat(input);
+    let _ = netdev::parse(input);
+    if let Ok(disks) = diskstats::parse(input) {
+        let extra = diskstats::Extra { udev: diskstats::parse_udev(input), ..Default::default() };
+        for d in &disks {
+            diskstats::emit(d, &extra, &mut Snapshot::new());
+        }
+    }
+    if let Ok(mounts) = filesystem::parse_mountinfo(input) {
+        for m in &mounts {
+            let _ = filesystem::strip_rootfs(std::path::Path::new("/rootfs"), &m.mount_point);
+            filesystem::emit(m, &filesystem::Outcome::Timeout, &mut Snapshot::new());
+        }
+    }
+    let _ = interrupts::parse(input);
+    let _ = processes::parse_stat(input);
+    let mut counts = tcpstat::Counts::default();
+    let _ = tcpstat::parse(input.as_bytes(), &mut counts);
+    tcpstat::emit(&counts, &mut Snapshot::new());
+}
+
+/// Feeds `input` to the text-format parser and, where it parses, encodes the result. Must never panic.
+pub fn textformat(input: &str) {
+    if let Ok(fams) = crate::textformat::parse(input) {
+        let _ = fams.iter().map(|f| f.samples.len()).sum::<usize>();
+    }
+}
+
+/// Deterministic pseudo-random inputs built from `alphabet` (xorshift), for the garbage unit tests.
+pub fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() as usize) % (max_len + 1);
+            (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROC_ALPHABET: &[&str] = &[
+        " ",
+        "\t",
+        "\n",
+        ":",
+        "-",
+        " - ",
+        "0",
+        "1",
+        "42",
+        "ff",
+        "x",
+        "(",
+        ")",
+        "=",
+        "total=",
+        "some ",
+        "full ",
+        "avg10=1.0",
+        "Tcp:",
+        "Ip6",
+        "sockets:",
+        "used",
+        "inuse",
+        "mem",
+        "CPU0",
+        "CPU1",
+        "|",
+        "bytes",
+        "E:",
+        "ID_FS_TYPE=",
+        "8:1",
+        "/",
+        "ro",
+        "rw,",
+        "ext4",
+        "\\040",
+        "18446744073709551616",
+        "-1",
+        "é",
+        "\u{0}",
+    ];
+
+    #[test]
+    fn proc_parsers_survive_garbage() {
+        for input in garbage(7, 3000, 120, PROC_ALPHABET) {
+            proc_parsers(&input);
+        }
+        for sample in [
+            include_str!("../testdata/proc/diskstats"),
+            include_str!("../testdata/proc/net/dev"),
+            include_str!("../testdata/proc/1/mountinfo"),
+            include_str!("../testdata/proc/interrupts"),
+            include_str!("../testdata/proc/net/netstat"),
+        ] {
+            // Every truncation of a real file.
+            for cut in (0..sample.len()).step_by(7).filter(|c| sample.is_char_boundary(*c)) {
+                proc_parsers(&sample[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn textformat_survives_garbage() {
+        let alphabet = &[
+            "a",
+            "_",
+            "{",
+            "}",
+            "=",
+            "\"",
+            ",",
+            "#",
+            " ",
+            "\n",
+            "\\",
+            "HELP",
+            "TYPE",
+            "histogram",
+            "summary",
+            "gauge",
+            "le",
+            "quantile",
+            "_bucket",
+            "_sum",
+            "_count",
+            "1",
+            ".5",
+            "e+",
+            "-Inf",
+            "NaN",
+            "\t",
+            "\r",
+            "é",
+        ];
+        for input in garbage(11, 5000, 80, alphabet) {
+            textformat(&input);
+        }
+    }
+}
