@@ -34,6 +34,8 @@ NO_START=0
 PURGE=0
 
 usage() {
+  echo "Usage: install.sh install|remove <exporter>...|all [--from PATH] [--prefix DIR] [--destdir DIR] [--no-start] [--purge]"
+  echo
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
   echo "Exporters here: $(known_exporters | tr '\n' ' ')"
 }
