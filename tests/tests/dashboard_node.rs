@@ -90,16 +90,19 @@ fn imports_with_a_datasource_input_and_node_uname_info_variables() {
     let d = dashboard();
     let inputs = d["__inputs"].as_array().expect("__inputs");
     assert!(
-        inputs.iter().any(|i| i["name"] == "DS_PROMETHEUS" && i["type"] == "datasource" && i["pluginId"] == "prometheus"),
+        inputs
+            .iter()
+            .any(|i| i["name"] == "DS_PROMETHEUS" && i["type"] == "datasource" && i["pluginId"] == "prometheus"),
         "__inputs lacks the DS_PROMETHEUS datasource input: {inputs:?}"
     );
     assert!(d["uid"].as_str().is_some_and(|u| !u.is_empty()), "no uid");
     assert!(d["title"].as_str().is_some_and(|u| !u.is_empty()), "no title");
 
     let vars = d["templating"]["list"].as_array().expect("templating.list");
-    for (name, query) in
-        [("job", "label_values(node_uname_info, job)"), ("instance", "label_values(node_uname_info{job=\"$job\"}, instance)")]
-    {
+    for (name, query) in [
+        ("job", "label_values(node_uname_info, job)"),
+        ("instance", "label_values(node_uname_info{job=\"$job\"}, instance)"),
+    ] {
         let v = vars.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("no ${name} variable"));
         assert_eq!(v["query"]["query"], query, "${name}");
         assert_eq!(v["datasource"]["uid"], DS, "${name}");
@@ -151,7 +154,8 @@ fn every_query_is_valid_promql() {
     }
     let path = tmp.path().join("dashboard.yml");
     fs::write(&path, &rules).unwrap();
-    let out = Command::new(require_binary("promtool", "prometheus")).args(["check", "rules"]).arg(&path).output().unwrap();
+    let out =
+        Command::new(require_binary("promtool", "prometheus")).args(["check", "rules"]).arg(&path).output().unwrap();
     assert!(
         out.status.success(),
         "{}{}\n{rules}",

@@ -68,10 +68,7 @@ fn example_playbook_passes_syntax_check() {
     let inventory = tmp.path().join("inventory.ini");
     fs::write(&inventory, "localhost ansible_connection=local\n[redis]\nlocalhost\n").unwrap();
     let playbook = repo().join("deploy/ansible/playbook.yml");
-    let out = ansible(
-        tmp.path(),
-        &["--syntax-check", "-i", inventory.to_str().unwrap(), playbook.to_str().unwrap()],
-    );
+    let out = ansible(tmp.path(), &["--syntax-check", "-i", inventory.to_str().unwrap(), playbook.to_str().unwrap()]);
     assert!(out.contains("playbook:"), "{out}");
 }
 
@@ -134,7 +131,8 @@ fn role_installs_the_hardened_unit_and_removes_it_again() {
     let env_path = root.join("etc/default/oxporter-node");
     let env = fs::read_to_string(&env_path).unwrap();
     assert!(
-        env.lines().any(|l| l == r#"ARGS="--collector.systemd --collector.textfile.directory=/var/lib/oxporter/textfile""#),
+        env.lines()
+            .any(|l| l == r#"ARGS="--collector.systemd --collector.textfile.directory=/var/lib/oxporter/textfile""#),
         "{env}"
     );
     assert!(env.lines().any(|l| l == r#"API_TOKEN="say \"hi\" \\ bye""#), "{env}");
@@ -164,7 +162,13 @@ fn role_refuses_flags_systemd_would_split() {
     .unwrap();
     let bin = require_binary("ansible-playbook", "ansible-core");
     let out = Command::new(bin)
-        .args(["-i", "localhost,", play.to_str().unwrap(), "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"])
+        .args([
+            "-i",
+            "localhost,",
+            play.to_str().unwrap(),
+            "-e",
+            "ansible_python_interpreter={{ ansible_playbook_python }}",
+        ])
         .env("ANSIBLE_ROLES_PATH", repo().join("deploy/ansible/roles"))
         .env("ANSIBLE_HOME", tmp.path().join("ansible-home"))
         .env("ANSIBLE_LOCAL_TEMP", tmp.path().join("ansible-tmp"))

@@ -138,7 +138,11 @@ fn install_is_idempotent_and_remove_takes_it_all_away() {
     let second = install_sh(&["install", "all", "--from", bins_s, "--destdir", root_s]);
     second.ok();
     for verb in ["installed", "updated", "created"] {
-        assert!(!second.stdout.lines().any(|l| l.trim_start().starts_with(verb)), "{verb} on rerun:\n{}", second.stdout);
+        assert!(
+            !second.stdout.lines().any(|l| l.trim_start().starts_with(verb)),
+            "{verb} on rerun:\n{}",
+            second.stdout
+        );
     }
     assert!(line_for(&second.stdout, "usr/local/bin/oxporter-node").trim_start().starts_with("unchanged"));
     assert!(line_for(&second.stdout, "etc/default/oxporter-node").trim_start().starts_with("kept"));
@@ -150,7 +154,11 @@ fn install_is_idempotent_and_remove_takes_it_all_away() {
     let new_bins = fake_binaries(&tmp.path().join("v2"), "0.0.1-test");
     let third = install_sh(&["install", "node", "--from", new_bins.to_str().unwrap(), "--destdir", root_s]);
     third.ok();
-    assert!(line_for(&third.stdout, "usr/local/bin/oxporter-node").trim_start().starts_with("updated"), "{}", third.stdout);
+    assert!(
+        line_for(&third.stdout, "usr/local/bin/oxporter-node").trim_start().starts_with("updated"),
+        "{}",
+        third.stdout
+    );
     assert!(fs::read_to_string(root.join("usr/local/bin/oxporter-node")).unwrap().contains("0.0.1-test"));
     assert!(fs::read_to_string(&env).unwrap().contains("textfile.directory"), "settings overwritten");
 
