@@ -28,6 +28,8 @@ fn ansible(tmp: &Path, args: &[&str]) -> String {
         .env("ANSIBLE_HOME", tmp.join("ansible-home"))
         .env("ANSIBLE_LOCAL_TEMP", tmp.join("ansible-tmp"))
         .env("ANSIBLE_NOCOLOR", "1")
+        // Modules are piped to Python instead of copied to a temporary file first: a third faster.
+        .env("ANSIBLE_PIPELINING", "1")
         .env("ANSIBLE_LOCALHOST_WARNING", "false")
         .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false")
         .current_dir(tmp)
