@@ -1,6 +1,7 @@
-//! End-to-end tests of the oxporter binaries, in `tests/tests/`. Each test starts the exporter it needs as a real
-//! process (built on demand by `oxporter_testkit::exporter`), and checks it with real tools: `promtool`, Python's
-//! strict OpenMetrics parser, `curl` and a real Prometheus. Missing tools fail the tests; nothing is skipped.
+//! End-to-end tests, in `tests/tests/`. Each test starts the exporter it needs as a real process (built on demand by
+//! `oxporter_testkit::exporter`), and checks it with real tools: `promtool`, Python's strict OpenMetrics parser,
+//! `curl` and a real Prometheus; the files users install (`deploy/`, `dashboards/`) are checked with
+//! `systemd-analyze`, `promtool` and `bash`. Missing tools fail the tests; nothing is skipped.
 //!
 //! Run with `cargo test -p oxporter-e2e` (or `cargo nextest run -p oxporter-e2e`).
 
