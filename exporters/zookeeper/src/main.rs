@@ -1,0 +1,5 @@
+//! oxporter-zookeeper: an ensemble-aware ZooKeeper exporter.
+
+fn main() -> anyhow::Result<()> {
+    oxporter_zookeeper::main()
+}
