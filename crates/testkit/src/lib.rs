@@ -22,6 +22,7 @@ pub mod prometheus;
 pub mod promtool;
 pub mod textformat;
 pub mod tls;
+pub mod zookeeper;
 
 /// The reference data folder from `$OXPORTER_REFERENCE_DIR`, or `None` after printing the one allowed skip line.
 pub fn reference_dir(test: &str) -> Option<std::path::PathBuf> {

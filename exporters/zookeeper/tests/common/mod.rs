@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests: run one scrape through the real engine and read values back.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use oxporter_core::ScrapeContext;
+use oxporter_core::encode::{Format, encode};
+use oxporter_core::engine::Filter;
+use oxporter_core::model::{MetricFamily, Value};
+use oxporter_zookeeper::args::Args;
+use oxporter_zookeeper::collectors::COLLECTORS;
+
+/// Parses flags as the binary does.
+pub fn args(flags: &[&str]) -> Args {
+    let argv = std::iter::once("oxporter-zookeeper").chain(flags.iter().copied());
+    oxporter_core::cli::try_parse_from::<Args, _, _, _>(&oxporter_zookeeper::INFO, COLLECTORS, argv)
+        .expect("valid flags")
+        .args
+}
+
+/// One scrape of `/metrics` (or of a probe `target`) with the given flags and timeout.
+pub fn scrape(flags: &[&str], target: Option<&str>, timeout: Duration) -> Vec<MetricFamily> {
+    let args = args(flags);
+    let engine =
+        oxporter_core::run::build_engine(&oxporter_zookeeper::INFO, COLLECTORS, &["mntr"], &args).expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut ctx = ScrapeContext::with_timeout(timeout);
+    ctx.target = target.map(std::sync::Arc::from);
+    rt.block_on(engine.run(&ctx, &Filter::All)).families
+}
+
+/// The exposition text of `families`.
+pub fn text(families: &[MetricFamily]) -> String {
+    encode(Format::Text004, families)
+}
+
+/// The value of the sample of `name` whose labels include all of `labels`.
+pub fn value(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let fam = families.iter().find(|f| f.name == name)?;
+    fam.samples
+        .iter()
+        .find(|s| labels.iter().all(|(k, v)| s.labels.iter().any(|(k2, v2)| k2 == k && v2 == v)))
+        .and_then(|s| match s.value {
+            Value::Scalar(v) => Some(v),
+            _ => None,
+        })
+}
+
+/// Like [`value`], panicking with the exposition when absent.
+pub fn must(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(families, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in scrape:\n{}", text(families)))
+}
+
+/// Writes `content` to `tests/fixtures/<name>` when `UPDATE_GOLDEN=1` (captures from the servers the tests start).
+pub fn capture(name: &str, content: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        std::fs::write(&path, content).expect("writing fixture");
+    }
+}
+
+/// A blocking HTTP GET of `http://127.0.0.1:<port><path>`: status and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to HTTP server");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let r = oxporter_zookeeper::client::http::parse_response(&raw).expect("HTTP response");
+    (r.status, r.body)
+}
+
+/// The AdminServer URL's port and path: `http://127.0.0.1:8080/commands` → (8080, "/commands").
+pub fn split_url(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://127.0.0.1:").expect("loopback http URL");
+    let (port, path) = rest.split_once('/').expect("URL path");
+    (port.parse().expect("port"), format!("/{path}"))
+}
