@@ -51,10 +51,10 @@ impl Scraper {
                 let (monitor, admin_ruok) = tokio::join!(self.admin_get(&server.admin, "monitor", deadline), async {
                     if ruok_refused { Some(self.admin_get(&server.admin, "ruok", deadline).await) } else { None }
                 });
-                if let Some(Ok(body)) = admin_ruok {
-                    result.ruok = admin_ok(&body);
+                if let Some(Ok(r)) = admin_ruok {
+                    result.ruok = admin_ok(&r.body);
                 }
-                match monitor.map(|body| parse::parse_admin_monitor(&body)) {
+                match monitor.map(|r| parse::parse_admin_monitor_response(r.status, &r.body)) {
                     Ok(Ok(reply)) => {
                         result.reply = Some(reply);
                         result.source = Some(Source::Admin);
@@ -96,9 +96,9 @@ impl Scraper {
             id = parse::parse_conf_server_id(&text);
         }
         if id.is_none()
-            && let Ok(body) = self.admin_get(&server.admin, "configuration", deadline).await
+            && let Ok(r) = self.admin_get(&server.admin, "configuration", deadline).await
         {
-            id = parse::parse_admin_server_id(&body);
+            id = parse::parse_admin_server_id(&r.body);
         }
         if let Some(id) = id {
             self.server_ids.lock().unwrap_or_else(|p| p.into_inner()).insert(server.addr.clone(), id);
@@ -110,10 +110,10 @@ impl Scraper {
         self.server_ids.lock().unwrap_or_else(|p| p.into_inner()).remove(addr);
     }
 
-    /// GETs `<admin>/<command>`; any status is accepted, since ZooKeeper reports errors in the JSON body too.
-    async fn admin_get(&self, admin: &Url, command: &str, deadline: Instant) -> Result<String, ClientError> {
+    /// GETs `<admin>/<command>`; any status is returned, since ZooKeeper reports errors in the body too.
+    async fn admin_get(&self, admin: &Url, command: &str, deadline: Instant) -> Result<http::Response, ClientError> {
         let url = Url { path: format!("{}/{command}", admin.path), ..admin.clone() };
-        Ok(http::get(&self.connector, &url, deadline).await?.body)
+        http::get(&self.connector, &url, deadline).await
     }
 }
 

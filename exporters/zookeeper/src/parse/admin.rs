@@ -39,6 +39,24 @@ pub fn parse_admin_monitor(text: &str) -> Result<Reply, ParseError> {
     Ok(Reply::Stats(stats))
 }
 
+/// Parses the AdminServer's reply to `/commands/monitor` given its HTTP status.
+///
+/// ZooKeeper 3.8.0 answers HTTP 500 with an HTML page about a `NullPointerException` ("`zkServer` is null") while
+/// the server has no quorum; later versions answer JSON whose `error` says the server is not serving. Both mean
+/// "up, but not serving", as `mntr`'s reply does.
+pub fn parse_admin_monitor_response(status: u16, body: &str) -> Result<Reply, ParseError> {
+    if status == 200 {
+        return parse_admin_monitor(body);
+    }
+    if (500..600).contains(&status) && (body.contains(NOT_SERVING) || body.contains("zkServer")) {
+        return Ok(Reply::NotServing);
+    }
+    match parse_admin_monitor(body) {
+        Ok(reply) => Ok(reply),
+        Err(_) => Err(ParseError::Admin(format!("HTTP status {status}"))),
+    }
+}
+
 /// The `server_id` of `/commands/configuration`, if the reply has one.
 pub fn parse_admin_server_id(text: &str) -> Option<u64> {
     object(text).ok()?.get("server_id")?.as_u64()
@@ -88,6 +106,30 @@ mod tests {
         assert!(matches!(parse_admin_monitor("[1]"), Err(ParseError::Json(_))));
         assert!(matches!(parse_admin_monitor("{}"), Err(ParseError::NoStats(_))));
         assert_eq!(parse_admin_monitor(" "), Err(ParseError::Empty));
+    }
+
+    #[test]
+    fn http_statuses() {
+        let npe = "<title>Error 500 java.lang.NullPointerException: Cannot invoke &quot;org.apache.zookeeper.server.\
+                   ZooKeeperServer.dumpMonitorValues(java.util.function.BiConsumer)&quot; because &quot;zkServer&quot; \
+                   is null</title>";
+        assert_eq!(parse_admin_monitor_response(500, npe), Ok(Reply::NotServing));
+        assert_eq!(
+            parse_admin_monitor_response(
+                503,
+                r#"{"error":"This ZooKeeper instance is not currently serving requests"}"#
+            ),
+            Ok(Reply::NotServing)
+        );
+        assert_eq!(
+            parse_admin_monitor_response(404, "<html>nope</html>"),
+            Err(ParseError::Admin("HTTP status 404".into()))
+        );
+        assert_eq!(parse_admin_monitor_response(502, "bad gateway"), Err(ParseError::Admin("HTTP status 502".into())));
+        assert!(matches!(parse_admin_monitor_response(200, r#"{"server_state":"leader"}"#), Ok(Reply::Stats(_))));
+        for input in crate::parse::garbage::inputs() {
+            let _ = parse_admin_monitor_response(500, &input);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod admin;
 pub mod conf;
 pub mod mntr;
 
-pub use admin::{parse_admin_monitor, parse_admin_server_id};
+pub use admin::{parse_admin_monitor, parse_admin_monitor_response, parse_admin_server_id};
 pub use conf::parse_conf_server_id;
 pub use mntr::parse_mntr;
 

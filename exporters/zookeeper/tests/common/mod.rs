@@ -51,9 +51,10 @@ pub fn must(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> f
     value(families, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in scrape:\n{}", text(families)))
 }
 
-/// Writes `content` to `tests/fixtures/<name>` when `UPDATE_GOLDEN=1` (captures from the servers the tests start).
+/// Writes `content` to `tests/fixtures/<name>` when `ZK_CAPTURE_FIXTURES=1`: replies of the servers the tests start,
+/// the inputs of the golden tests (kept apart from `UPDATE_GOLDEN`, which rewrites the expected outputs).
 pub fn capture(name: &str, content: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+    if std::env::var_os("ZK_CAPTURE_FIXTURES").is_some_and(|v| v == "1") {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
         std::fs::write(&path, content).expect("writing fixture");
     }
