@@ -214,6 +214,26 @@ mod tests {
     }
 
     #[test]
+    fn garbage_replies_become_valid_families() {
+        for input in crate::parse::garbage::inputs() {
+            let Ok(reply) = crate::parse::parse_mntr(&input) else { continue };
+            let r = ServerResult {
+                addr: "zk:2181".into(),
+                ruok: true,
+                reply: Some(reply),
+                source: Some(Source::Mntr),
+                server_id: None,
+            };
+            let mut snap = Snapshot::new();
+            write_servers(&mut snap, std::slice::from_ref(&r));
+            write_ensemble(&mut snap, &[r]);
+            for f in snap.into_sorted() {
+                assert!(oxporter_core::model::is_valid_metric_name(&f.name), "{}", f.name);
+            }
+        }
+    }
+
+    #[test]
     fn reserved_names() {
         assert!(reserved("zk_up"));
         assert!(reserved("zk_ensemble_leaders"));
