@@ -134,12 +134,15 @@ impl ZkEnsemble {
     pub fn start(n: usize, opts: ZkOptions) -> Self {
         assert!(n >= 1, "an ensemble needs a server");
         let java = require_zookeeper();
-        let dir = tempfile::Builder::new().prefix("oxporter-zk-").tempdir().expect("temp dir for ZooKeeper");
+        let dir = tempfile::Builder::new()
+            .prefix("oxporter-zk-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir for ZooKeeper: {e}"));
         let mut servers: Vec<ZkServer> = (0..n)
             .map(|i| {
                 let id = if n == 1 { 0 } else { i as u32 + 1 };
                 let sdir = dir.path().join(format!("server{id}"));
-                fs::create_dir_all(sdir.join("data")).expect("server data dir");
+                fs::create_dir_all(sdir.join("data")).unwrap_or_else(|e| panic!("server data dir: {e}"));
                 ZkServer {
                     id,
                     client_port: free_port(),
@@ -206,7 +209,7 @@ impl ZkEnsemble {
             .args(["-server", &self.servers[i].addr(), "create", path, data])
             .stdin(Stdio::null())
             .output()
-            .expect("running ZooKeeperMain");
+            .unwrap_or_else(|e| panic!("running ZooKeeperMain: {e}"));
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && text.contains("Created"), "creating {path} failed: {text}");
     }
@@ -277,7 +280,7 @@ pub fn four_letter_word(port: u16, word: &str) -> std::io::Result<String> {
 
 fn write_config(s: &ZkServer, opts: &ZkOptions, members: &str) {
     let conf = s.dir.join("conf");
-    fs::create_dir_all(&conf).expect("conf dir");
+    fs::create_dir_all(&conf).unwrap_or_else(|e| panic!("conf dir: {e}"));
     let mut cfg = format!(
         "tickTime=500\ninitLimit=20\nsyncLimit=5\ndataDir={data}\nclientPort={client}\nclientPortAddress=127.0.0.1\n\
          admin.enableServer={admin}\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin_port}\n\
@@ -300,23 +303,27 @@ fn write_config(s: &ZkServer, opts: &ZkOptions, members: &str) {
         ));
     }
     cfg.push_str(members);
-    fs::write(conf.join("zoo.cfg"), cfg).expect("zoo.cfg");
+    fs::write(conf.join("zoo.cfg"), cfg).unwrap_or_else(|e| panic!("zoo.cfg: {e}"));
     fs::write(
         conf.join("log4j.properties"),
         "log4j.rootLogger=INFO, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n\
          log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n\
          log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n\n",
     )
-    .expect("log4j.properties");
+    .unwrap_or_else(|e| panic!("log4j.properties: {e}"));
     if !members.is_empty() {
-        fs::write(s.dir.join("data").join("myid"), format!("{}\n", s.id)).expect("myid");
+        fs::write(s.dir.join("data").join("myid"), format!("{}\n", s.id)).unwrap_or_else(|e| panic!("myid: {e}"));
     }
 }
 
 fn spawn(java: &Path, s: &mut ZkServer) {
     let conf = s.dir.join("conf");
-    let log = fs::OpenOptions::new().create(true).append(true).open(s.dir.join("zookeeper.log")).expect("log file");
-    let log2 = log.try_clone().expect("log file handle");
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(s.dir.join("zookeeper.log"))
+        .unwrap_or_else(|e| panic!("log file: {e}"));
+    let log2 = log.try_clone().unwrap_or_else(|e| panic!("log file handle: {e}"));
     let classpath = std::iter::once(conf.display().to_string())
         .chain(JARS.iter().map(|j| j.to_string()))
         .collect::<Vec<_>>()

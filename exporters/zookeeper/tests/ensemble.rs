@@ -1,4 +1,5 @@
 //! A real 3-node ZooKeeper ensemble on loopback: one ensemble for the whole file, scenarios in sequence.
+#![allow(clippy::expect_used)] // test helpers outside #[test] functions
 
 mod common;
 

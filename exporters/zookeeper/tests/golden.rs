@@ -2,6 +2,7 @@
 //! exposition text and compared with the `.prom` file beside them (`UPDATE_GOLDEN=1` rewrites those); and the
 //! reference replies of ZooKeeper 3.8.0 in `$OXPORTER_REFERENCE_DIR/zookeeper/`, checked by property (they are
 //! never copied into the repository).
+#![allow(clippy::expect_used)] // test helpers outside #[test] functions
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,5 @@
 //! A real standalone ZooKeeper 3.8 (Debian's package), started on free loopback ports.
+#![allow(clippy::expect_used)] // test helpers outside #[test] functions
 
 mod common;
 
