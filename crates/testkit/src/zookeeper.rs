@@ -15,12 +15,15 @@ use std::time::{Duration, Instant};
 use crate::ports::free_port;
 use crate::process::{ChildGuard, require_binary};
 
-/// The jars ZooKeeper needs on the class path (the main jar's manifest names the rest).
+/// The jars ZooKeeper needs on the class path (the main jar's manifest names the rest, but not Netty's codec and
+/// resolver, without which the Netty connection factory of a secure client port fails).
 const JARS: &[&str] = &[
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/servlet-api.jar",
     "/usr/share/java/slf4j-log4j12.jar",
     "/usr/share/java/log4j-1.2.jar",
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
 ];
 
 /// How long a server may take to serve after start (a JVM on a busy 2-core machine is slow).
