@@ -59,6 +59,16 @@ fn three_node_ensemble() {
     assert_eq!(ensemble(&fams, "has_quorum"), 1.0);
     assert_eq!(ensemble(&fams, "quorum_size"), 2.0);
     assert_eq!(ensemble(&fams, "leader_id"), f64::from(zk.servers[leader].id));
+
+    // Every metric the dashboard and the alerts use is exported by a real ensemble.
+    let exported: std::collections::BTreeSet<String> = fams.iter().map(|f| f.name.to_string()).collect();
+    let queries = common::dashboard_queries();
+    let rules = common::alert_exprs();
+    let used = common::metric_names(queries.iter().chain(&rules).map(String::as_str));
+    assert!(used.len() > 20, "{used:?}");
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(missing.is_empty(), "used by dashboards/zookeeper.json or the alerts but not exported: {missing:?}");
+
     capture("ensemble_leader_mntr.txt", &zk.four_letter_word(leader, "mntr").expect("mntr"));
     capture("ensemble_follower_mntr.txt", &zk.four_letter_word((leader + 1) % 3, "mntr").expect("mntr"));
 

@@ -67,7 +67,17 @@ fn secure_client_port() {
     let timeout = Duration::from_secs(10);
 
     let fams = scrape(
-        &["--zk.hosts", &secure, "--zk.tls", "--zk.tls.ca-file", &ca, "--zk.tls.cert-file", &cert, "--zk.tls.key-file", &key],
+        &[
+            "--zk.hosts",
+            &secure,
+            "--zk.tls",
+            "--zk.tls.ca-file",
+            &ca,
+            "--zk.tls.cert-file",
+            &cert,
+            "--zk.tls.key-file",
+            &key,
+        ],
         None,
         timeout,
     );

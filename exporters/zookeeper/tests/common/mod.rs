@@ -78,3 +78,60 @@ pub fn split_url(url: &str) -> (u16, String) {
     let (port, path) = rest.split_once('/').expect("URL path");
     (port.parse().expect("port"), format!("/{path}"))
 }
+
+/// The repository root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every PromQL expression of `dashboards/zookeeper.json` (targets' `expr`, variables' `query`).
+pub fn dashboard_queries() -> Vec<String> {
+    let path = repo().join("dashboards/zookeeper.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard file")).expect("dashboard JSON");
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr" | "query" | "definition", serde_json::Value::String(s)) if s != "prometheus" => {
+                            out.push(s.clone())
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&json, &mut out);
+    out
+}
+
+/// The `zk_*` metric names used in `exprs`.
+pub fn metric_names<'a>(exprs: impl IntoIterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for e in exprs {
+        let mut rest = e;
+        while let Some(pos) = rest.find("zk_") {
+            let before = &rest[..pos];
+            let boundary = !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '"' || c == '{');
+            let tail = &rest[pos..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            // `zk_host` is a label (`zk_host=~"$zk_host"`, `{{zk_host}}`), not a metric.
+            if boundary && &tail[..end] != "zk_host" {
+                names.insert(tail[..end].to_owned());
+            }
+            rest = &tail[end..];
+        }
+    }
+    names
+}
+
+/// The alert expressions of `deploy/prometheus/rules/zookeeper.yml` (lines starting with `expr:`).
+pub fn alert_exprs() -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("deploy/prometheus/rules/zookeeper.yml")).expect("rules file");
+    text.lines().filter_map(|l| l.trim().strip_prefix("expr:")).map(|e| e.trim().to_owned()).collect()
+}
