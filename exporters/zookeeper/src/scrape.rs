@@ -11,6 +11,9 @@ use crate::output::{ServerResult, Source};
 use crate::parse::{self, NOT_WHITELISTED, Reply};
 use crate::target::Server;
 
+/// Most server ids remembered at once.
+const MAX_CACHED_IDS: usize = 1024;
+
 /// Scrapes servers and remembers their ids (a server's id only changes with a restart, so it is looked up once,
 /// and again after the server was seen down).
 #[derive(Debug)]
@@ -101,7 +104,12 @@ impl Scraper {
             id = parse::parse_admin_server_id(&r.body);
         }
         if let Some(id) = id {
-            self.server_ids.lock().unwrap_or_else(|p| p.into_inner()).insert(server.addr.clone(), id);
+            let mut ids = self.server_ids.lock().unwrap_or_else(|p| p.into_inner());
+            // Probes may name any server; keep the cache bounded.
+            if ids.len() >= MAX_CACHED_IDS {
+                ids.clear();
+            }
+            ids.insert(server.addr.clone(), id);
         }
         id
     }

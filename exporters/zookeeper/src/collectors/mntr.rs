@@ -68,3 +68,32 @@ impl Collector for Mntr {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn build_with(flags: &[&str]) -> Result<Box<dyn Collector>, BuildError> {
+        let args = Args::try_parse_from(std::iter::once("oxporter-zookeeper").chain(flags.iter().copied()))?;
+        build(&args)
+    }
+
+    #[test]
+    fn bad_flags_stop_the_start() {
+        assert!(build_with(&[]).is_ok());
+        assert!(build_with(&["--zk.hosts", "a:1,b:2", "--zk.admin-url", "http://a:8080"]).is_err());
+        assert!(build_with(&["--zk.hosts", "a:x"]).is_err());
+        assert!(build_with(&["--zk.tls"]).is_err(), "TLS needs a CA file or insecure mode");
+        assert!(build_with(&["--zk.admin-url", "https://a:8443"]).is_err(), "https needs TLS settings too");
+        assert!(build_with(&["--zk.tls", "--zk.tls.insecure-skip-verify"]).is_ok());
+        assert!(build_with(&["--zk.tls", "--zk.tls.ca-file", "/nonexistent/ca.pem"]).is_err());
+    }
+
+    #[test]
+    fn margins() {
+        assert_eq!(margin(Duration::from_secs(10)), Duration::from_millis(500));
+        assert_eq!(margin(Duration::from_secs(1)), Duration::from_millis(100));
+        assert_eq!(margin(Duration::ZERO), Duration::from_millis(10));
+    }
+}
