@@ -69,6 +69,8 @@ fn three_node_ensemble() {
     let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(missing.is_empty(), "used by dashboards/zookeeper.json or the alerts but not exported: {missing:?}");
 
+    every_dashboard_panel_has_data_in_prometheus(&zk, leader);
+
     capture("ensemble_leader_mntr.txt", &zk.four_letter_word(leader, "mntr").expect("mntr"));
     capture("ensemble_follower_mntr.txt", &zk.four_letter_word((leader + 1) % 3, "mntr").expect("mntr"));
 
@@ -117,4 +119,37 @@ fn three_node_ensemble() {
             && value(f, "zk_ensemble_has_quorum", &[]) == Some(1.0)
     });
     assert_eq!(ensemble(&fams, "leaders"), 1.0);
+}
+
+/// The exporter binary scraped by a real Prometheus, through `/metrics` and `/probe`: every query of
+/// dashboards/zookeeper.json returns data, with the template variables set to match everything.
+fn every_dashboard_panel_has_data_in_prometheus(zk: &ZkEnsemble, leader: usize) {
+    use oxporter_testkit::prometheus::{Prometheus, ScrapeJob};
+    // A write to a namespace of our own, for the writes-per-namespace panel.
+    zk.create_znode(leader, "/dashboard", "x");
+    let exporter = oxporter_testkit::exporter::exporter("oxporter-zookeeper", "oxporter-zookeeper")
+        .args(["--zk.hosts", &zk.hosts(), "--log.level", "error"])
+        .start();
+    let prom = Prometheus::start(&[
+        ScrapeJob::new("zookeeper", [exporter.address()]),
+        ScrapeJob::probe("zookeeper-probe", &exporter.address(), "/probe", [zk.hosts()]),
+    ]);
+    prom.wait_for_targets_up("zookeeper", Duration::from_secs(30));
+    prom.wait_for_targets_up("zookeeper-probe", Duration::from_secs(30));
+    let mut queries = common::dashboard_queries();
+    queries.retain(|q| !q.starts_with("label_values("));
+    assert!(queries.len() > 25);
+    for q in &queries {
+        let q = q
+            .replace("$__rate_interval", "1m")
+            .replace("\"$job\"", "\".+\"")
+            .replace("\"$instance\"", "\".+\"")
+            .replace("\"$zk_host\"", "\".+\"");
+        prom.wait_for_query(&q, Duration::from_secs(30));
+    }
+    // Both jobs see the same ensemble.
+    for job in ["zookeeper", "zookeeper-probe"] {
+        let q = format!("zk_ensemble_has_quorum{{job=\"{job}\"}}");
+        assert_eq!(prom.query_values(&q), vec![1.0], "{q}");
+    }
 }

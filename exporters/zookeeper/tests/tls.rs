@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{must, scrape};
+use oxporter_testkit::tls::Pki;
 use oxporter_testkit::zookeeper::{ZkEnsemble, ZkOptions, ZkTls};
 
 struct Certs {
@@ -15,49 +16,30 @@ struct Certs {
     client_cert: PathBuf,
     client_key: PathBuf,
     other_ca: PathBuf,
+    _pki: (Pki, Pki),
 }
 
-/// A CA, a server key store (key and certificate in one PEM file, as ZooKeeper reads it) and a client certificate.
-fn certs(dir: &Path) -> Certs {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-    let ca = |cn: &str| {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).expect("CA certificate");
-        (cert.pem(), rcgen::Issuer::new(params, key))
-    };
-    let (ca_pem, issuer) = ca("oxporter zookeeper test CA");
-    let (other_ca_pem, _) = ca("some other CA");
-    let leaf = |cn: &str| {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut p = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
-        p.distinguished_name.push(DnType::CommonName, cn);
-        let cert = p.signed_by(&key, &issuer).expect("leaf certificate");
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_pem, server_key) = leaf("zookeeper");
-    let (client_pem, client_key) = leaf("oxporter-zookeeper");
-    let write = |name: &str, content: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, content).expect("write certificate file");
-        p
-    };
+/// The test kit's CA and certificates, with the server's key and certificate in one PEM file as ZooKeeper reads
+/// its key store; and a second, unrelated CA.
+fn certs() -> Certs {
+    let pki = Pki::new();
+    let other = Pki::new();
+    let store = pki.dir().join("server-store.pem");
+    let read = |p: &Path| std::fs::read_to_string(p).expect("certificate file");
+    std::fs::write(&store, read(&pki.server_key) + &read(&pki.server_cert)).expect("key store");
     Certs {
-        ca: write("ca.pem", &ca_pem),
-        server_store: write("server-store.pem", &format!("{server_key}{server_pem}")),
-        client_cert: write("client.pem", &client_pem),
-        client_key: write("client.key", &client_key),
-        other_ca: write("other-ca.pem", &other_ca_pem),
+        ca: pki.ca_cert.clone(),
+        server_store: store,
+        client_cert: pki.client_cert.clone(),
+        client_key: pki.client_key.clone(),
+        other_ca: other.ca_cert.clone(),
+        _pki: (pki, other),
     }
 }
 
 #[test]
 fn secure_client_port() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = certs(dir.path());
+    let c = certs();
     let tls = ZkTls { keystore_pem: c.server_store.clone(), truststore_pem: c.ca.clone(), client_auth: true };
     let zk = ZkEnsemble::standalone(ZkOptions { tls: Some(tls), ..ZkOptions::default() });
     let secure = zk.servers[0].secure_addr().expect("secure port");
