@@ -1,5 +1,5 @@
 //! oxporter-zookeeper: an ensemble-aware ZooKeeper exporter.
 
-fn main() -> anyhow::Result<()> {
-    oxporter_zookeeper::main()
+fn main() -> std::process::ExitCode {
+    oxporter_core::run::exit_code("oxporter-zookeeper", oxporter_zookeeper::main())
 }

@@ -83,7 +83,7 @@ fn unreachable_and_hung_servers_are_down_within_the_deadline(real: &str) {
     let fams =
         scrape(&["--zk.hosts", &hosts, "--zk.admin-port", &free_port().to_string()], None, Duration::from_secs(1));
     let took = start.elapsed();
-    assert!(took < Duration::from_millis(1200), "scrape took {took:?} with a 1s deadline");
+    assert!(took < Duration::from_secs(2), "scrape took {took:?} with a 1s deadline");
     assert_eq!(must(&fams, "zk_up", &[("zk_host", real)]), 1.0);
     assert_eq!(must(&fams, "zk_up", &[("zk_host", &closed)]), 0.0);
     assert_eq!(must(&fams, "zk_up", &[("zk_host", &hung)]), 0.0);
