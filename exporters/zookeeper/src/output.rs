@@ -168,12 +168,18 @@ pub fn write_ensemble(out: &mut Snapshot, results: &[ServerResult]) {
     let leaders: Vec<&ServerResult> = results.iter().filter(|r| r.claims_leadership()).collect();
     // Voting members as the servers see them (their zk_quorum_size); a standalone server or a dark ensemble falls
     // back to what we were told to watch.
-    let voting = results
+    let reported = results
         .iter()
         .filter_map(|r| r.stats().and_then(|s| s.get("quorum_size")))
         .filter(|v| *v >= 1.0 && *v <= 10_000.0)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-        .map_or(configured, |v| v as usize);
+        .map(|v| v as usize);
+    // Watching only part of an ensemble (e.g. one probe per server) would report a follower's probe as "no leader":
+    // no view then, rather than a wrong one.
+    if reported.is_some_and(|v| v > configured) {
+        return;
+    }
+    let voting = reported.unwrap_or(configured);
     out.gauge("zk_ensemble_servers_configured", "Servers this exporter watches in the ensemble.")
         .sample(&[], configured as f64);
     out.gauge("zk_ensemble_servers_up", "Servers that answered (serving or not).").sample(&[], answering as f64);
@@ -231,6 +237,44 @@ mod tests {
                 assert!(oxporter_core::model::is_valid_metric_name(&f.name), "{}", f.name);
             }
         }
+    }
+
+    fn member(addr: &str, state: &str, quorum_size: Option<f64>) -> ServerResult {
+        let mut stats = Stats { server_state: Some(state.into()), ..Stats::default() };
+        if let Some(q) = quorum_size {
+            stats.values.push(("quorum_size".into(), q));
+        }
+        ServerResult {
+            addr: addr.into(),
+            ruok: true,
+            reply: Some(Reply::Stats(stats)),
+            source: Some(Source::Mntr),
+            server_id: None,
+        }
+    }
+
+    #[test]
+    fn ensemble_view_needs_the_whole_ensemble() {
+        let mut snap = Snapshot::new();
+        write_ensemble(&mut snap, &[member("a:1", "follower", Some(3.0))]);
+        assert!(snap.is_empty(), "a lone follower of a 3-server ensemble gives no ensemble view");
+
+        let mut snap = Snapshot::new();
+        let down = ServerResult { addr: "c:1".into(), ruok: false, reply: None, source: None, server_id: None };
+        write_ensemble(&mut snap, &[member("a:1", "leader", Some(3.0)), member("b:1", "follower", Some(3.0)), down]);
+        let value = |name: &str| match snap.get(name).map(|f| &f.samples[0].value) {
+            Some(oxporter_core::model::Value::Scalar(v)) => *v,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(value("zk_ensemble_leaders"), 1.0);
+        assert_eq!(value("zk_ensemble_servers_up"), 2.0);
+        assert_eq!(value("zk_ensemble_quorum_size"), 2.0);
+        assert_eq!(value("zk_ensemble_has_quorum"), 1.0);
+        assert!(snap.get("zk_ensemble_leader_id").is_none(), "unknown id");
+
+        let mut snap = Snapshot::new();
+        write_ensemble(&mut snap, &[member("a:1", "standalone", None)]);
+        assert_eq!(snap.get("zk_ensemble_leaders").map(|f| f.samples.len()), Some(1));
     }
 
     #[test]
