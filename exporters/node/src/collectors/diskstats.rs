@@ -67,7 +67,8 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let udev = if a.udev_data.is_dir() {
         Some(a.udev_data.clone())
     } else {
-        tracing::error!(path = %a.udev_data.display(), "Failed to open directory, disabling udev device properties");
+        // Normal in containers and minimal VMs, so a warning at start, not an error.
+        tracing::warn!(path = %a.udev_data.display(), "udev data directory not found; node_disk_info lacks udev properties");
         None
     };
     Ok(blocking(Diskstats { path: args.proc_path("diskstats"), block: args.sys_path("block"), udev, filter }))
