@@ -6,17 +6,18 @@ use std::sync::Arc;
 use crate::cli::{self, CommonArgs, ExporterInfo, Parsed};
 use crate::collector::CollectorSpec;
 use crate::engine::{Engine, NamedCollector};
-use crate::server::{self, ServerConfig};
+use crate::server::{self, ProbeRoute, ServerConfig};
 
 /// An error that stops an exporter at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A collector could not be built from its flags.
-    #[error("collector {name}: {source}")]
+    #[error("collector {name}")]
     Collector {
         /// Which.
         name: &'static str,
         /// Why.
+        #[source]
         source: crate::collector::BuildError,
     },
     /// The server could not start.
@@ -42,12 +43,30 @@ pub fn build_engine<C>(
     Ok(Engine::new(info.namespace, table.iter().map(|s| s.name).collect(), collectors))
 }
 
-/// Runs a single-target exporter to completion: what most `main` functions call after parsing.
-pub fn run_single<C>(
+/// Builds the enabled collectors into one engine and the server configuration around it: `/metrics` for the
+/// engine, and, when `probe` is given, the multi-target route it builds on the same engine.
+pub fn server_config<C>(
     info: &ExporterInfo,
     table: &[CollectorSpec<C>],
     parsed: &Parsed<C>,
     common: &CommonArgs,
+    probe: Option<fn(Arc<Engine>) -> ProbeRoute>,
+) -> Result<ServerConfig, StartError> {
+    let engine = Arc::new(build_engine(info, table, &parsed.enabled, &parsed.args)?);
+    let mut cfg = ServerConfig::new(*info, common.clone());
+    cfg.probe = probe.map(|p| p(engine.clone()));
+    cfg.engine = Some(engine);
+    cfg.flags_in_effect = parsed.flags_in_effect.clone();
+    Ok(cfg)
+}
+
+/// Runs an exporter to completion (until SIGTERM or SIGINT): what every `main` calls after parsing.
+pub fn run_exporter<C>(
+    info: &ExporterInfo,
+    table: &[CollectorSpec<C>],
+    parsed: &Parsed<C>,
+    common: &CommonArgs,
+    probe: Option<fn(Arc<Engine>) -> ProbeRoute>,
 ) -> Result<(), StartError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -56,14 +75,21 @@ pub fn run_single<C>(
         .build()
         .map_err(StartError::Runtime)?;
     rt.block_on(async {
-        let engine = build_engine(info, table, &parsed.enabled, &parsed.args)?;
+        let cfg = server_config(info, table, parsed, common, probe)?;
         tracing::info!(version = info.version, collectors = %parsed.enabled.join(","), "starting {}", info.binary);
-        let mut cfg = ServerConfig::new(*info, common.clone());
-        cfg.engine = Some(Arc::new(engine));
-        cfg.flags_in_effect = parsed.flags_in_effect.clone();
         server::serve(cfg).await?;
         Ok(())
     })
+}
+
+/// [`run_exporter`] without a probe route.
+pub fn run_single<C>(
+    info: &ExporterInfo,
+    table: &[CollectorSpec<C>],
+    parsed: &Parsed<C>,
+    common: &CommonArgs,
+) -> Result<(), StartError> {
+    run_exporter(info, table, parsed, common, None)
 }
 
 /// Parses flags for `info`/`table`, and starts logging from the common flags `common_of` picks out.
@@ -77,19 +103,54 @@ where
     parsed
 }
 
-/// Turns `main`'s result into an exit code, printing an error as one readable line on stderr (`binary: error: …`,
-/// with the chain of causes, never a Debug dump or backtrace).
-pub fn exit_code<E: std::fmt::Display>(binary: &str, result: Result<(), E>) -> std::process::ExitCode {
+/// Turns `main`'s result into an exit code, printing an error as one readable line: the message and its causes
+/// joined by `: `, each cause only if the text so far does not already say it; never a Debug dump or backtrace.
+pub fn exit_code<E>(binary: &str, result: Result<(), E>) -> std::process::ExitCode
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: through the logger when it is set up (so --log.format applies), else plain stderr.
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            let msg = error_chain(e.as_ref());
+            // Through the logger when it is set up (so --log.format applies), else plain stderr.
             if tracing::dispatcher::has_been_set() {
-                tracing::error!(error = %format!("{e:#}"), "{binary} cannot run");
+                tracing::error!(error = %msg, "{binary} cannot run");
             } else {
-                eprintln!("{binary}: error: {e:#}");
+                eprintln!("{binary}: error: {msg}");
             }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes as one line, without repeating a cause the message already contains.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_do_not_repeat_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let with_source_in_message = crate::webconfig::WebConfigError::Read { path: "/x.yml".into(), source: io };
+        let e = StartError::Serve(server::ServeError::WebConfig(with_source_in_message));
+        assert_eq!(error_chain(&e), "reading web config /x.yml: no such file");
+        let e = StartError::Collector { name: "cpu", source: "bad flag".into() };
+        assert_eq!(error_chain(&e), "collector cpu: bad flag");
     }
 }

@@ -20,8 +20,7 @@ pub mod target;
 use std::sync::Arc;
 
 use oxporter_core::cli::ExporterInfo;
-use oxporter_core::run::{StartError, build_engine};
-use oxporter_core::server::{self, ProbeRoute, ServerConfig};
+use oxporter_core::server::ProbeRoute;
 
 /// This exporter.
 pub const INFO: ExporterInfo = ExporterInfo {
@@ -43,24 +42,10 @@ pub fn probe_route(engine: Arc<oxporter_core::engine::Engine>) -> ProbeRoute {
     }
 }
 
-/// The server configuration: `/metrics` for `--zk.hosts` and `/probe` on the same engine.
-pub fn server_config(parsed: &oxporter_core::cli::Parsed<args::Args>) -> Result<ServerConfig, StartError> {
-    let engine = Arc::new(build_engine(&INFO, collectors::COLLECTORS, &parsed.enabled, &parsed.args)?);
-    let mut cfg = ServerConfig::new(INFO, parsed.args.common.clone());
-    cfg.engine = Some(engine.clone());
-    cfg.probe = Some(probe_route(engine));
-    cfg.flags_in_effect = parsed.flags_in_effect.clone();
-    Ok(cfg)
-}
-
 /// The binary's entry point.
 pub fn main() -> anyhow::Result<()> {
     let parsed = oxporter_core::run::start(&INFO, collectors::COLLECTORS, |a: &args::Args| &a.common);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(async {
-        let cfg = server_config(&parsed)?;
-        tracing::info!(version = INFO.version, hosts = %parsed.args.hosts.join(","), "starting {}", INFO.binary);
-        server::serve(cfg).await?;
-        anyhow::Ok(())
-    })
+    tracing::info!(hosts = %parsed.args.hosts.join(","), "watching ZooKeeper servers");
+    oxporter_core::run::run_exporter(&INFO, collectors::COLLECTORS, &parsed, &parsed.args.common, Some(probe_route))?;
+    Ok(())
 }
