@@ -6,6 +6,7 @@
 //! - [`exporter`]: build and start our own exporter binaries.
 //! - [`prometheus`]: a real Prometheus with a generated scrape config, queried over its HTTP API.
 //! - [`promtool`], [`openmetrics`]: exposition checks with `promtool` and Python's strict OpenMetrics parser.
+//! - [`redis`]: real `redis-server` processes: standalone, ACL, replica, TLS, a 3-primary cluster.
 //! - [`tls`]: a throw-away certificate authority, server and client certificates, bcrypt hashes.
 //! - [`textformat`]: a strict parser of the text exposition format 0.0.4, to compare two exporters' output.
 //!
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod process;
 pub mod prometheus;
 pub mod promtool;
+pub mod redis;
 pub mod textformat;
 pub mod tls;
 pub mod zookeeper;
