@@ -16,9 +16,21 @@ use oxporter_testkit::redis::RedisServer;
 
 /// Intended differences: (metric, what differs, why).
 const ALLOWED: &[(&str, &str, &str)] = &[
-    ("redis_commands_latencies_usec", "only ours", "LATENCY HISTOGRAM per-command histograms, added in later redis_exporter releases"),
-    ("redis_exporter_key_check_truncated", "only ours", "says a key check was cut short by the deadline (only with key checks)"),
-    ("redis_exporter_build_info", "labels", "the oxporter build info label set (version, revision, branch, goversion=rustc, goos, goarch, tags)"),
+    (
+        "redis_commands_latencies_usec",
+        "only ours",
+        "LATENCY HISTOGRAM per-command histograms, added in later redis_exporter releases",
+    ),
+    (
+        "redis_exporter_key_check_truncated",
+        "only ours",
+        "says a key check was cut short by the deadline (only with key checks)",
+    ),
+    (
+        "redis_exporter_build_info",
+        "labels",
+        "the oxporter build info label set (version, revision, branch, goversion=rustc, goos, goarch, tags)",
+    ),
 ];
 
 fn allowed(name: &str, what: &str) -> bool {

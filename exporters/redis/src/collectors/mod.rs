@@ -88,6 +88,24 @@ pub const GROUPS: &[Group] = &[
     Group { name: "slowlog", commands: slowlog::commands, extract: slowlog::extract },
 ];
 
+/// Runs every group over an INFO reply (and CLUSTER INFO, CONFIG values) without a connection: what a scrape
+/// does after its round trip, minus the groups' own replies. Golden tests and benchmarks use it.
+pub fn render(
+    info_text: &str,
+    cluster_info: Option<&str>,
+    config: &HashMap<String, String>,
+    settings: &Settings,
+    now: f64,
+) -> Snapshot {
+    let info = crate::info::parse(info_text);
+    let mut out = Snapshot::new();
+    for g in GROUPS {
+        let input = Input { info: &info, config, cluster_info, replies: &[], settings, now };
+        (g.extract)(&input, &mut out);
+    }
+    out
+}
+
 /// One `db=pattern` item of a key-check flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbKey {
@@ -188,6 +206,53 @@ pub fn is_pattern(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same function the `info` fuzz target drives, over garbage.
+    #[test]
+    fn render_survives_garbage() {
+        let settings = Settings { include_system_metrics: true, latency_histogram: true, empty_databases: true };
+        let config: HashMap<String, String> = [("databases".to_owned(), "3".to_owned())].into();
+        let pieces = [
+            "# Keyspace\n",
+            "db0:keys=",
+            "cmdstat_",
+            "latency_percentiles_usec_x:p",
+            "errorstat_E:count=",
+            "slave0:",
+            "ip=",
+            ",",
+            "=",
+            ":",
+            "\r\n",
+            "master_host:",
+            "master_link_status:up\n",
+            "# Replication\n",
+            "cluster_x:ok\n",
+            "# Commandstats\n",
+            "calls=1,usec=2",
+            "p50=1",
+            "NaN",
+            "-1",
+            "1e309",
+            "\u{0}",
+            "é",
+            "# Latencystats\n",
+        ];
+        let mut seed = 99u64;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 30) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let snap = render(&s, Some(&s), &config, &settings, 0.0);
+            let _ = oxporter_core::encode::encode(oxporter_core::encode::Format::Text004, &snap.into_sorted());
+        }
+        // A hostile `databases` value pads a bounded number of databases.
+        let config: HashMap<String, String> = [("databases".to_owned(), "99999999999".to_owned())].into();
+        let snap = render("", None, &config, &settings, 0.0);
+        assert_eq!(snap.get("redis_db_keys").map(|f| f.samples.len()), Some(4096));
+    }
 
     #[test]
     fn key_args() {
