@@ -2,6 +2,9 @@
 //! here with rcgen), and a 3-primary cluster. Each server runs on free loopback ports in its own temporary
 //! directory and is killed on drop. A missing `redis-server` fails the test, naming the Debian package.
 
+// Test-only code: a failed setup step must fail the test, with the step named.
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

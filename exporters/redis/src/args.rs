@@ -321,10 +321,10 @@ pub fn normalise_argv(argv: Vec<OsString>, known: &[String], env: impl Fn(&str) 
         ("REDIS_EXPORTER_WEB_LISTEN_ADDRESS", "--web.listen-address"),
         ("REDIS_EXPORTER_WEB_TELEMETRY_PATH", "--web.telemetry-path"),
     ] {
-        if !given(&out, flag) {
-            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
-                out.push(OsString::from(format!("{flag}={v}")));
-            }
+        if !given(&out, flag)
+            && let Some(v) = env(var).filter(|v| !v.is_empty())
+        {
+            out.push(OsString::from(format!("{flag}={v}")));
         }
     }
     out

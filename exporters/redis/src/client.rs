@@ -193,15 +193,15 @@ impl Conn {
         }
         let replies = conn.pipeline(&setup, deadline).await?;
         let mut replies = replies.into_iter();
-        if password.is_some() {
-            if let Some(Value::Error(e)) = replies.next() {
-                return Err(ClientError::Auth(e));
-            }
+        if password.is_some()
+            && let Some(Value::Error(e)) = replies.next()
+        {
+            return Err(ClientError::Auth(e));
         }
-        if target.db.is_some() {
-            if let Some(Value::Error(e)) = replies.next() {
-                return Err(ClientError::Select(e));
-            }
+        if target.db.is_some()
+            && let Some(Value::Error(e)) = replies.next()
+        {
+            return Err(ClientError::Select(e));
         }
         if let Some(Value::Error(e)) = replies.next() {
             tracing::debug!(error = %e, "CLIENT SETNAME failed");

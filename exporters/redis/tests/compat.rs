@@ -2,6 +2,8 @@
 //! types and label names, except the intended differences in [`ALLOWED`] (mirrored in docs/compatibility.md under
 //! "Redis exporter").
 
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! The exporter answers within the deadline with `redis_up 0` (or partial key checks) and recovers without a
 //! restart.
 
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! `cluster-info-*.txt` for the cluster node), expected exposition beside them (`*.prom`).
 //! `UPDATE_GOLDEN=1` rewrites the expected files.
 
+#![allow(clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::Path;
 

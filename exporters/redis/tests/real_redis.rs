@@ -1,6 +1,8 @@
 //! oxporter-redis against real redis-server processes: standalone with data in several databases, a replica, an
 //! ACL user, per-target passwords, TLS, a cluster, a Unix socket, and the key checks.
 
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -32,8 +32,11 @@ pub fn parse_latest(v: &Value) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
+/// One command's histogram: name, calls, cumulative `(upper bound in usec, count)` buckets.
+pub type CommandHistogram = (String, u64, Vec<(f64, u64)>);
+
 /// Parses `LATENCY HISTOGRAM`: per command, the calls and the cumulative `(bucket upper bound usec, count)` list.
-pub fn parse_histogram(v: &Value) -> Vec<(String, u64, Vec<(f64, u64)>)> {
+pub fn parse_histogram(v: &Value) -> Vec<CommandHistogram> {
     let items: Vec<Value> = match v {
         Value::Array(a) => a.clone(),
         Value::Map(_) => v.clone().into_items().unwrap_or_default(),
@@ -53,10 +56,10 @@ pub fn parse_histogram(v: &Value) -> Vec<(String, u64, Vec<(f64, u64)>)> {
                 Some("histogram_usec") => {
                     let Some(flat) = v.clone().into_items() else { continue };
                     for b in flat.chunks(2) {
-                        if let [bound, count] = b {
-                            if let (Some(bound), Some(count)) = (bound.as_f64(), count.as_i64()) {
-                                buckets.push((bound, u64::try_from(count).unwrap_or(0)));
-                            }
+                        if let [bound, count] = b
+                            && let (Some(bound), Some(count)) = (bound.as_f64(), count.as_i64())
+                        {
+                            buckets.push((bound, u64::try_from(count).unwrap_or(0)));
                         }
                     }
                 }

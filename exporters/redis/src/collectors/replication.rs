@@ -8,17 +8,15 @@ use oxporter_core::Snapshot;
 use super::Input;
 
 /// `master_host`, `master_1_host`, … (and the same for port and link status).
-fn master_field<'a>(key: &'a str, suffix: &str) -> bool {
-    let Some(rest) = key.strip_prefix("master") else { return false };
-    let rest = match rest.strip_prefix('_') {
-        Some(r) => r,
-        None => return false,
-    };
+fn master_field(key: &str, suffix: &str) -> bool {
+    let Some(rest) = key.strip_prefix("master_") else { return false };
     // Optional `<digits>_` (KeyDB multi-master), then the suffix as a prefix of the rest (Go's regex is unanchored
     // at the end).
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let rest = if digits > 0 { rest[digits..].strip_prefix('_').unwrap_or("\u{0}") } else { rest };
-    rest.starts_with(suffix)
+    if digits == 0 {
+        return rest.starts_with(suffix);
+    }
+    rest[digits..].strip_prefix('_').is_some_and(|r| r.starts_with(suffix))
 }
 
 /// What a replication field becomes, if it is one of the labelled ones.

@@ -1,7 +1,7 @@
 //! Shared helpers of the integration tests: the exporter binary on a free port, a minimal HTTP client, and an
 //! exposition parser.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -163,11 +163,11 @@ pub fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
         let mut name = s.name.clone();
         let mut labels: BTreeSet<String> = s.labels.keys().cloned().collect();
         for suffix in ["_bucket", "_sum", "_count"] {
-            if let Some(base) = s.name.strip_suffix(suffix) {
-                if matches!(types.get(base).map(String::as_str), Some("histogram" | "summary")) {
-                    name = base.to_owned();
-                    labels.remove("le");
-                }
+            if let Some(base) = s.name.strip_suffix(suffix)
+                && matches!(types.get(base).map(String::as_str), Some("histogram" | "summary"))
+            {
+                name = base.to_owned();
+                labels.remove("le");
             }
         }
         if types.get(&name).map(String::as_str) == Some("summary") {
