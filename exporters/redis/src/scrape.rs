@@ -338,3 +338,65 @@ pub fn validate_target(raw: &str) -> Result<(), String> {
         e.to_string()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(namespace: &str) -> Arc<Shared> {
+        Arc::new(Shared {
+            settings: Settings::default(),
+            checks: KeyChecks::default(),
+            connect: ConnectOptions::default(),
+            user: None,
+            password: None,
+            password_file: None,
+            connection_timeout: Duration::from_secs(1),
+            config_command: Some("CONFIG".into()),
+            ping_on_connect: false,
+            namespace: namespace.into(),
+            build_info: true,
+        })
+    }
+
+    fn value(snap: &Snapshot, name: &str) -> Option<f64> {
+        match snap.get(name)?.samples.first()?.value {
+            oxporter_core::model::Value::Scalar(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn unusable_address_is_redis_up_0_with_a_bounded_error() {
+        let c = RedisCollector::new(shared("redis"), Some("http://user:hunter2@nowhere".into()));
+        let mut out = Snapshot::new();
+        c.collect(&ScrapeContext::with_timeout(Duration::from_secs(1)), &mut out).await.expect("never fails");
+        assert_eq!(value(&out, "redis_up"), Some(0.0));
+        let err = out.get("redis_exporter_last_scrape_error").expect("error metric");
+        assert_eq!(err.samples[0].labels[0].1, "address");
+        assert_eq!(value(&out, "redis_exporter_scrapes_total"), Some(1.0));
+    }
+
+    #[tokio::test]
+    async fn namespace_renames_every_family() {
+        let c = RedisCollector::new(shared("cache"), None);
+        let ctx = ScrapeContext {
+            deadline: Instant::now() + Duration::from_secs(1),
+            target: Some(Arc::from("redis://127.0.0.1:1")),
+            params: Arc::new(Vec::new()),
+        };
+        let mut out = Snapshot::new();
+        c.collect(&ctx, &mut out).await.expect("never fails");
+        assert_eq!(value(&out, "cache_up"), Some(0.0));
+        assert!(out.families().iter().all(|f| !f.name.starts_with("redis_")), "{:?}", out.families());
+    }
+
+    #[test]
+    fn error_kinds() {
+        assert_eq!(ScrapeError::Info("NOAUTH Authentication required.".into()).kind(), "auth");
+        assert_eq!(ScrapeError::Info("LOADING".into()).kind(), "info");
+        assert_eq!(ScrapeError::Client(ClientError::Timeout).kind(), "timeout");
+        assert_eq!(margin(Duration::from_secs(10)), Duration::from_millis(100));
+        assert_eq!(margin(Duration::from_millis(500)), Duration::from_millis(50));
+    }
+}
