@@ -129,7 +129,10 @@ pub fn server_config(parsed: &Parsed<Args>, shared: Arc<Shared>) -> ServerConfig
         common.disable_exporter_metrics = true;
     }
     let mut cfg = ServerConfig::new(INFO, common);
-    cfg.engine = Some(engine(&shared, Some(a.redis_addr.clone())));
+    // An empty --redis.addr means probes only, as with redis_exporter: /metrics then has no Redis to scrape.
+    if !a.redis_addr.trim().is_empty() {
+        cfg.engine = Some(engine(&shared, Some(a.redis_addr.clone())));
+    }
     cfg.probe = Some(ProbeRoute {
         paths: vec!["/scrape", "/probe"],
         engine: engine(&shared, None),

@@ -163,6 +163,14 @@ fn multi_target_with_password_file() {
     let (_, body) = exp.get(&format!("/probe?target={}", enc(&two.url())));
     assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "/probe is an alias");
 
+    // Probes only: an empty --redis.addr leaves /metrics without a Redis.
+    let probes_only = Exporter::start(&["--redis.addr=", "--redis.password-file", file.to_str().expect("path")]);
+    let (status, body) = probes_only.get("/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(value(&body, "redis_up", &[]), None, "{body}");
+    let (_, body) = probes_only.get(&format!("/scrape?target={}", enc(&one.url())));
+    assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
+
     let (status, body) = exp.get("/scrape");
     assert_eq!(status, 400);
     assert!(body.contains("'target' parameter must be specified"), "{body}");
