@@ -70,8 +70,8 @@ pub struct ScrapeResult {
 
 type Flight = Shared<BoxFuture<'static, Arc<ScrapeResult>>>;
 
-/// What makes two scrapes "the same" for single-flight: the target and the collector filter.
-type FlightKey = (Option<Arc<str>>, Filter);
+/// What makes two scrapes "the same" for single-flight: the target, the probe parameters and the collector filter.
+type FlightKey = (Option<Arc<str>>, Vec<(String, String)>, Filter);
 
 /// Runs collectors. Cheap to share behind an `Arc`.
 pub struct Engine {
@@ -140,7 +140,7 @@ impl Engine {
 
     /// Runs one scrape, joining a scrape already in flight for the same target and filter.
     pub async fn scrape(self: &Arc<Self>, ctx: ScrapeContext, filter: Filter) -> Arc<ScrapeResult> {
-        let key = (ctx.target.clone(), filter.clone());
+        let key = (ctx.target.clone(), ctx.params.as_ref().clone(), filter.clone());
         let flight = {
             let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(f) = map.get(&key) {
@@ -368,8 +368,16 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 1);
         assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&b, &c));
         // Once finished, the next scrape collects afresh.
-        engine.scrape(ctx, Filter::All).await;
+        engine.scrape(ctx.clone(), Filter::All).await;
         assert_eq!(count.load(Ordering::SeqCst), 2);
+        // Different probe parameters are different scrapes, even for the same target.
+        let with = |p: &str| ScrapeContext {
+            target: Some(Arc::from("t")),
+            params: Arc::new(vec![("module".into(), p.into())]),
+            ..ctx.clone()
+        };
+        tokio::join!(engine.scrape(with("a"), Filter::All), engine.scrape(with("b"), Filter::All));
+        assert_eq!(count.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
