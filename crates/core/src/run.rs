@@ -68,18 +68,23 @@ pub fn run_exporter<C>(
     common: &CommonArgs,
     probe: Option<fn(Arc<Engine>) -> ProbeRoute>,
 ) -> Result<(), StartError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
-    rt.block_on(async {
+    runtime()?.block_on(async {
         let cfg = server_config(info, table, parsed, common, probe)?;
         tracing::info!(version = info.version, collectors = %parsed.enabled.join(","), "starting {}", info.binary);
         server::serve(cfg).await?;
         Ok(())
     })
+}
+
+/// The async runtime every exporter runs on: two worker threads (scrapes are I/O-bound and small), and a bounded
+/// blocking pool for file-reading collectors.
+pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)
 }
 
 /// [`run_exporter`] without a probe route.

@@ -17,7 +17,6 @@ pub mod tls;
 use std::ffi::OsString;
 use std::sync::Arc;
 
-use anyhow::Context;
 use oxporter_core::cli::{self, ExporterInfo, LogFormat, LogLevel, Parsed};
 use oxporter_core::collector::CollectorSpec;
 use oxporter_core::engine::{Engine, NamedCollector};
@@ -165,8 +164,7 @@ pub fn main() -> anyhow::Result<()> {
     a.check_unsupported().map_err(anyhow::Error::msg)?;
     let shared = Arc::new(shared(a)?);
     let cfg = server_config(&parsed, shared);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("runtime")?;
-    rt.block_on(async {
+    oxporter_core::run::runtime()?.block_on(async {
         tracing::info!(version = INFO.version, redis_addr = %target::strip_password(&a.redis_addr), "starting {}", INFO.binary);
         oxporter_core::server::serve(cfg).await
     })?;
