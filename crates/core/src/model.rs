@@ -34,6 +34,13 @@ impl MetricType {
     }
 }
 
+impl std::fmt::Display for MetricType {
+    /// Writes the type's text format name ([`MetricType::as_text`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_text())
+    }
+}
+
 /// The value of a histogram sample.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramValue {
@@ -302,6 +309,12 @@ pub fn sanitize_name(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_type_displays_as_text() {
+        assert_eq!(MetricType::Histogram.to_string(), "histogram");
+        assert_eq!(format!("{}", MetricType::Untyped), MetricType::Untyped.as_text());
+    }
 
     #[test]
     fn family_is_created_once_and_first_type_wins() {
