@@ -7,6 +7,7 @@
 //! - [`encode`]: Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated from `Accept`.
 //! - [`server`]: `/metrics`, probe routes, landing page, health, request limit.
 //! - [`webconfig`]: exporter-toolkit compatible `--web.config.file` (TLS, basic auth, headers).
+//! - [`textparse`]: a parser of text format 0.0.4, lenient as Go's (textfile collector) or strict (tests).
 //! - [`cli`], [`logging`], [`process`]: shared flags, log output, and the exporter's own process metrics.
 //!
 //! See `docs/architecture.md` for how the pieces fit.
@@ -20,6 +21,7 @@ pub mod model;
 pub mod process;
 pub mod run;
 pub mod server;
+pub mod textparse;
 pub mod webconfig;
 
 pub use collector::{BlockingCollector, CollectError, Collector, CollectorSpec, ScrapeContext};
