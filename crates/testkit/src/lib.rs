@@ -8,7 +8,7 @@
 //! - [`promtool`], [`openmetrics`]: exposition checks with `promtool` and Python's strict OpenMetrics parser.
 //! - [`redis`]: real `redis-server` processes: standalone, ACL, replica, TLS, a 3-primary cluster.
 //! - [`tls`]: a throw-away certificate authority, server and client certificates, bcrypt hashes.
-//! - [`textformat`]: a strict parser of the text exposition format 0.0.4, to compare two exporters' output.
+//! - [`textformat`]: the core's text format 0.0.4 parser in strict mode, to compare two exporters' output.
 //!
 //! A missing server binary fails the test with a message naming the Debian package that provides it; nothing here
 //! skips silently. Helpers panic (with a message saying what failed and what the server logged) where a failure is

@@ -50,13 +50,6 @@ pub fn proc_parsers(input: &str) {
     tcpstat::emit(&counts, &mut Snapshot::new());
 }
 
-/// Feeds `input` to the text-format parser and, where it parses, encodes the result. Must never panic.
-pub fn textformat(input: &str) {
-    if let Ok(fams) = crate::textformat::parse(input) {
-        let _ = fams.iter().map(|f| f.samples.len()).sum::<usize>();
-    }
-}
-
 /// Deterministic pseudo-random inputs built from `alphabet` (xorshift), for the garbage unit tests.
 pub fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
     let mut s = seed | 1;
@@ -137,44 +130,6 @@ mod tests {
             for cut in (0..sample.len()).step_by(7).filter(|c| sample.is_char_boundary(*c)) {
                 proc_parsers(&sample[..cut]);
             }
-        }
-    }
-
-    #[test]
-    fn textformat_survives_garbage() {
-        let alphabet = &[
-            "a",
-            "_",
-            "{",
-            "}",
-            "=",
-            "\"",
-            ",",
-            "#",
-            " ",
-            "\n",
-            "\\",
-            "HELP",
-            "TYPE",
-            "histogram",
-            "summary",
-            "gauge",
-            "le",
-            "quantile",
-            "_bucket",
-            "_sum",
-            "_count",
-            "1",
-            ".5",
-            "e+",
-            "-Inf",
-            "NaN",
-            "\t",
-            "\r",
-            "é",
-        ];
-        for input in garbage(11, 5000, 80, alphabet) {
-            textformat(&input);
         }
     }
 }

@@ -7,7 +7,6 @@ pub mod collectors;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod textformat;
 
 use oxporter_core::cli::{ExporterInfo, Parsed};
 

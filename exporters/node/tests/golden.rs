@@ -117,7 +117,7 @@ fn mask(text: &str) -> String {
         match rule {
             None => out.push_str(line),
             Some((name, mask_labels)) => {
-                let fams = textformat::must_parse(line, "masked line");
+                let fams = textformat::must_parse(&format!("{line}\n"), "masked line");
                 let labels = &fams[0].samples[0].labels;
                 out.push_str(name);
                 if !labels.is_empty() {

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::model::{HistogramValue, Label, SummaryValue, Value};
+use oxporter_core::textparse::{self, Family, Mode};
 use oxporter_core::{BlockingCollector, CollectError, Collector, MetricType, ScrapeContext, Snapshot};
 
 use crate::args::Args;
-use crate::textformat::{self, Family};
 
 /// Flags of the textfile collector.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,7 +72,7 @@ fn read_capped(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
 fn process_file(path: &Path) -> Result<FileResult, String> {
     let (content, meta) =
         read_capped(path).map_err(|e| format!("failed to open textfile data file {:?}: {e}", path.display()))?;
-    let families = textformat::parse(&content)
+    let families = textparse::parse(&content, Mode::Lenient)
         .map_err(|e| format!("failed to parse textfile data from {:?}: {e}", path.display()))?;
     if families.iter().any(|f| f.samples.iter().any(|s| s.timestamp_ms.is_some())) {
         return Err(format!(
@@ -221,8 +221,9 @@ fn convert(fam: &Family, help: String, out: &mut Snapshot) -> Result<(), String>
                 };
                 let h = &mut groups[i].1;
                 if s.name.ends_with("_bucket") {
-                    let le = s.labels.iter().find(|(k, _)| k == "le").map(|(_, v)| v.as_str()).unwrap_or("");
-                    let bound = textformat::parse_go_float(le).ok_or_else(|| format!("invalid le {le:?}"))?;
+                    // As Go: a bucket without le is ignored, of repeated ones the last counts.
+                    let Some(le) = last_label(s, "le") else { continue };
+                    let bound = textparse::parse_go_float(le).ok_or_else(|| format!("invalid le {le:?}"))?;
                     if bound != f64::INFINITY {
                         h.buckets.push((bound, float_count(s.value)));
                     }
@@ -253,9 +254,9 @@ fn convert(fam: &Family, help: String, out: &mut Snapshot) -> Result<(), String>
                     q.sum = s.value;
                 } else if s.name.ends_with("_count") && s.name != fam.name {
                     q.count = float_count(s.value);
-                } else {
-                    let ql = s.labels.iter().find(|(k, _)| k == "quantile").map(|(_, v)| v.as_str()).unwrap_or("");
-                    let quantile = textformat::parse_go_float(ql).ok_or_else(|| format!("invalid quantile {ql:?}"))?;
+                } else if let Some(ql) = last_label(s, "quantile") {
+                    // As Go: a sample without quantile is ignored, of repeated ones the last counts.
+                    let quantile = textparse::parse_go_float(ql).ok_or_else(|| format!("invalid quantile {ql:?}"))?;
                     q.quantiles.push((quantile, s.value));
                 }
             }
@@ -266,6 +267,11 @@ fn convert(fam: &Family, help: String, out: &mut Snapshot) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// The value of the last label `name` of `s`.
+fn last_label<'a>(s: &'a textparse::Sample, name: &str) -> Option<&'a str> {
+    s.labels.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn float_count(v: f64) -> u64 {
@@ -356,6 +362,34 @@ mod tests {
         assert!(out.get("x").is_some());
         let out = run(vec![dir.path().join("nope").display().to_string()]);
         assert_eq!(error_flag(&out), Some(Value::Scalar(1.0)));
+    }
+
+    #[test]
+    fn go_parser_quirks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Go's parser accepts buckets without le and summary samples without quantile, and ignores their values.
+        std::fs::write(
+            dir.path().join("odd.prom"),
+            "# TYPE h histogram\nh_bucket 7\nh_bucket{le=\"1\",le=\"2\"} 1\nh_count 1\n\
+             # TYPE s summary\ns 7\ns_sum 2\n",
+        )
+        .expect("write");
+        let out = run(vec![dir.path().display().to_string()]);
+        assert_eq!(error_flag(&out), Some(Value::Scalar(0.0)));
+        match &out.get("h").expect("h").samples[0].value {
+            Value::Histogram(h) => assert_eq!((h.buckets.clone(), h.count), (vec![(2.0, 1)], 1)),
+            v => panic!("not a histogram: {v:?}"),
+        }
+        match &out.get("s").expect("s").samples[0].value {
+            Value::Summary(s) => assert_eq!((s.quantiles.len(), s.sum), (0, 2.0)),
+            v => panic!("not a summary: {v:?}"),
+        }
+        // ... and refuses CRLF line ends and a last line without '\n' (the whole file is skipped).
+        std::fs::write(dir.path().join("crlf.prom"), "crlf 1\r\n").expect("write");
+        std::fs::write(dir.path().join("open.prom"), "open 1").expect("write");
+        let out = run(vec![dir.path().display().to_string()]);
+        assert_eq!(error_flag(&out), Some(Value::Scalar(1.0)));
+        assert!(out.get("h").is_some() && out.get("crlf").is_none() && out.get("open").is_none());
     }
 
     #[test]
