@@ -90,8 +90,9 @@ async fn hung_mount_is_reported_and_never_slows_later_scrapes() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the hung mount was asked once, not once per scrape");
     // One thread stuck with the hung mount, one idle in the pool for the healthy one; a thread per scrape would
-    // leave 20 here.
-    assert!(statfs_threads() <= 2, "{} statfs threads after 20 scrapes", statfs_threads());
+    // leave 20 here. On a loaded machine a healthy thread may not be back in the pool when the next scrape starts,
+    // so one or two extra are tolerated: the point is that the count does not grow with the number of scrapes.
+    assert!(statfs_threads() <= 4, "{} statfs threads after 20 scrapes", statfs_threads());
 
     // The server comes back: the blocked call returns and the next scrape sees the mount again.
     {

@@ -84,7 +84,9 @@ fn key_checks_are_cut_short_by_the_deadline_with_partial_results() {
     let (status, body) = exp.get_with_timeout("/metrics", 1.5);
     let took = start.elapsed();
     assert_eq!(status, 200);
-    assert!(took < Duration::from_millis(1500), "answered after {took:?}");
+    // The deadline is 1.35 s (1.5 s less the 10% margin). The slack absorbs scheduling delays on a loaded CI
+    // machine; a check that ran to completion over a million keys would take many seconds.
+    assert!(took < Duration::from_millis(2500), "answered after {took:?}");
     assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "the INFO part is complete: {body}");
     assert_eq!(value(&body, "redis_db_keys", &[("db", "db0")]), Some(1_000_000.0));
     assert_eq!(value(&body, "redis_exporter_key_check_truncated", &[("check", "check-keys")]), Some(1.0), "{body}");
