@@ -50,6 +50,30 @@ pub struct Args {
     /// Flags of the interrupts collector.
     #[command(flatten)]
     pub interrupts: crate::collectors::interrupts::InterruptsArgs,
+    /// Flags of the arp collector.
+    #[command(flatten)]
+    pub arp: crate::collectors::arp::ArpArgs,
+    /// Flags of the hwmon collector.
+    #[command(flatten)]
+    pub hwmon: crate::collectors::hwmon::HwmonArgs,
+    /// Flags of the ipvs collector.
+    #[command(flatten)]
+    pub ipvs: crate::collectors::ipvs::IpvsArgs,
+    /// Flags of the netclass collector.
+    #[command(flatten)]
+    pub netclass: crate::collectors::netclass::NetclassArgs,
+    /// Flags of the rapl collector.
+    #[command(flatten)]
+    pub rapl: crate::collectors::rapl::RaplArgs,
+    /// Flags of the tapestats collector.
+    #[command(flatten)]
+    pub tapestats: crate::collectors::tapestats::TapestatsArgs,
+    /// Flags of the systemd collector.
+    #[command(flatten)]
+    pub systemd: crate::collectors::systemd::SystemdArgs,
+    /// Flags of the powersupplyclass collector.
+    #[command(flatten)]
+    pub powersupply: crate::collectors::powersupplyclass::PowerSupplyArgs,
 }
 
 impl Args {

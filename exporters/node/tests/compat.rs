@@ -134,7 +134,176 @@ const CASES: &[Case] = &[
     Case { collector: "tcpstat", flags: &[], values: &[] },
     Case { collector: "textfile", flags: &[], values: &[("node_textfile_scrape_error", Check::Exact)] },
     Case { collector: "vmstat", flags: &[], values: &[] },
+    // Batch C. This host lacks most of their hardware, so most rows point both exporters at the hand-made
+    // `hardware` fixture tree; rows without path flags read this host.
+    Case {
+        collector: "hwmon",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_hwmon_chip_names", Check::Exact),
+            ("node_hwmon_temp_celsius", Check::Exact),
+            ("node_hwmon_temp_crit_alarm_celsius", Check::Exact),
+            ("node_hwmon_fan_min_rpm", Check::Exact),
+            ("node_hwmon_pwm_enable", Check::Exact),
+            ("node_hwmon_in_volts", Check::Exact),
+            ("node_hwmon_power_average_watt", Check::Exact),
+            ("node_hwmon_energy_joule_total", Check::Exact),
+            ("node_hwmon_humidity", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "thermal_zone",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_thermal_zone_temp", Check::Exact),
+            ("node_cooling_device_cur_state", Check::Exact),
+            ("node_cooling_device_max_state", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "powersupplyclass",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_power_supply_info", Check::Exact),
+            ("node_power_supply_online", Check::Exact),
+            ("node_power_supply_energy_watthour", Check::Exact),
+            ("node_power_supply_temp_celsius", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "netclass",
+        flags: &[],
+        values: &[("node_network_up", Check::Exact), ("node_network_mtu_bytes", Check::Exact)],
+    },
+    Case {
+        collector: "netclass",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_network_up", Check::Exact),
+            ("node_network_speed_bytes", Check::Exact),
+            ("node_network_carrier_changes_total", Check::Exact),
+            ("node_network_flags", Check::Exact),
+        ],
+    },
+    Case { collector: "arp", flags: &[], values: &[("node_arp_entries", Check::Exact)] },
+    Case { collector: "arp", flags: &[HW_PROCFS], values: &[("node_arp_entries", Check::Exact)] },
+    Case {
+        collector: "timex",
+        flags: &[],
+        values: &[("node_timex_tick_seconds", Check::Exact), ("node_timex_sync_status", Check::Exact)],
+    },
+    Case {
+        collector: "cpufreq",
+        flags: &[HW_SYSFS],
+        values: &[("node_cpu_frequency_hertz", Check::Exact), ("node_cpu_scaling_frequency_hertz", Check::Exact)],
+    },
+    Case {
+        collector: "schedstat",
+        flags: &[HW_PROCFS],
+        values: &[
+            ("node_schedstat_running_seconds_total", Check::Exact),
+            ("node_schedstat_timeslices_total", Check::Exact),
+        ],
+    },
+    Case { collector: "softnet", flags: &[], values: &[("node_softnet_dropped_total", Check::Within(10.0))] },
+    Case { collector: "softnet", flags: &[HW_PROCFS], values: &[("node_softnet_processed_total", Check::Exact)] },
+    Case { collector: "udp_queues", flags: &[HW_PROCFS], values: &[("node_udp_queues", Check::Exact)] },
+    Case { collector: "udp_queues", flags: &[], values: &[] },
+    Case { collector: "os", flags: &[], values: &[("node_os_info", Check::Exact), ("node_os_version", Check::Exact)] },
+    Case {
+        collector: "os",
+        flags: &[HW_ROOTFS],
+        values: &[("node_os_info", Check::Exact), ("node_os_version", Check::Exact)],
+    },
+    Case { collector: "dmi", flags: &[HW_SYSFS], values: &[("node_dmi_info", Check::Exact)] },
+    Case {
+        collector: "edac",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_edac_correctable_errors_total", Check::Exact),
+            ("node_edac_csrow_uncorrectable_errors_total", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "mdadm",
+        flags: &[HW_PROCFS],
+        values: &[
+            ("node_md_state", Check::Exact),
+            ("node_md_disks", Check::Exact),
+            ("node_md_disks_required", Check::Exact),
+            ("node_md_blocks", Check::Exact),
+            ("node_md_blocks_synced", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "bonding",
+        flags: &[HW_SYSFS],
+        values: &[("node_bonding_slaves", Check::Exact), ("node_bonding_active", Check::Exact)],
+    },
+    Case { collector: "nvme", flags: &[HW_SYSFS], values: &[("node_nvme_info", Check::Exact)] },
+    Case {
+        collector: "nfs",
+        flags: &[HW_PROCFS],
+        values: &[("node_nfs_requests_total", Check::Exact), ("node_nfs_packets_total", Check::Exact)],
+    },
+    Case {
+        collector: "nfsd",
+        flags: &[HW_PROCFS],
+        values: &[("node_nfsd_requests_total", Check::Exact), ("node_nfsd_server_threads", Check::Exact)],
+    },
+    Case { collector: "selinux", flags: &[], values: &[("node_selinux_enabled", Check::Exact)] },
+    Case {
+        collector: "zfs",
+        flags: &[HW_PROCFS],
+        // node_zfs_zpool_state: 1.5 lacks the "suspended" state, so only the metric set and types are compared.
+        values: &[
+            ("node_zfs_arc_hits", Check::Exact),
+            ("node_zfs_zpool_nread", Check::Exact),
+            ("node_zfs_zpool_dataset_writes", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "xfs",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_xfs_read_calls_total", Check::Exact),
+            ("node_xfs_write_calls_total", Check::Exact),
+            ("node_xfs_inode_operation_found_total", Check::Exact),
+            ("node_xfs_vnode_active_total", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "ipvs",
+        flags: &[HW_PROCFS],
+        values: &[
+            ("node_ipvs_connections_total", Check::Exact),
+            ("node_ipvs_incoming_bytes_total", Check::Exact),
+            ("node_ipvs_backend_connections_active", Check::Exact),
+            ("node_ipvs_backend_weight", Check::Exact),
+        ],
+    },
+    Case {
+        collector: "ipvs",
+        flags: &[HW_PROCFS, "--collector.ipvs.backend-labels=local_port,proto"],
+        values: &[("node_ipvs_backend_connections_inactive", Check::Exact)],
+    },
+    Case {
+        collector: "tapestats",
+        flags: &[HW_SYSFS],
+        values: &[("node_tape_io_time_seconds_total", Check::Exact), ("node_tape_written_bytes_total", Check::Exact)],
+    },
+    Case {
+        collector: "fibrechannel",
+        flags: &[HW_SYSFS],
+        values: &[("node_fibrechannel_info", Check::Exact), ("node_fibrechannel_tx_words_total", Check::Exact)],
+    },
+    Case { collector: "rapl", flags: &[HW_SYSFS], values: &[("node_rapl_package_joules_total", Check::Exact)] },
 ];
+
+/// The hand-made `hardware` fixture tree as sysfs, procfs and rootfs.
+const HW_SYSFS: &str = concat!("--path.sysfs=", env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hardware/sys");
+const HW_PROCFS: &str = concat!("--path.procfs=", env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hardware/proc");
+const HW_ROOTFS: &str = concat!("--path.rootfs=", env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hardware");
 
 /// Kinds of intended difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +376,51 @@ const ALLOWED: &[Allowed] = &[
         metric: |m| m == "node_cpu_online",
         diff: Diff::OnlyOurs,
         reason: "added in node_exporter 1.9 (exported when /sys/devices/system/cpu/cpu0/online exists)",
+    },
+    Allowed {
+        collector: "hwmon",
+        doc: "node_hwmon_freq_freq_mhz",
+        metric: |m| m == "node_hwmon_freq_freq_mhz",
+        diff: Diff::OnlyOurs,
+        reason: "added after 1.5: node_exporter 1.9+ reads freq<N>_input (GPU clocks) with the cleaned label as sensor",
+    },
+    Allowed {
+        collector: "netclass",
+        doc: "node_network_info",
+        metric: |m| m == "node_network_info",
+        diff: Diff::Labels,
+        reason: "node_exporter 1.9+ adds the adminstate label (up/down from the IFF_UP flag, unknown without flags)",
+    },
+    Allowed {
+        collector: "cpufreq",
+        doc: "node_cpu_scaling_governor",
+        metric: |m| m == "node_cpu_scaling_governor",
+        diff: Diff::OnlyOurs,
+        reason: "added after 1.5: node_exporter 1.9+ exports the enabled governor among the available ones",
+    },
+    Allowed {
+        collector: "cpufreq",
+        doc: "node_cpu_frequency_*_hertz",
+        metric: |m| m.starts_with("node_cpu_frequency_") && m.ends_with("_hertz"),
+        diff: Diff::Help,
+        reason: "node_exporter 1.7+ writes \"CPU\" in these HELP texts (\"Current CPU thread frequency in hertz.\"); 1.5 \
+                 wrote \"cpu\"",
+    },
+    Allowed {
+        collector: "softnet",
+        doc: "node_softnet_backlog_len",
+        metric: |m| {
+            matches!(
+                m,
+                "node_softnet_backlog_len"
+                    | "node_softnet_cpu_collision_total"
+                    | "node_softnet_flow_limit_count_total"
+                    | "node_softnet_received_rps_total"
+            )
+        },
+        diff: Diff::OnlyOurs,
+        reason: "added after 1.5: node_exporter 1.9+ reports every column of newer kernels' softnet_stat (backlog \
+                 length, CPU collisions, flow limit count, received RPS)",
     },
 ];
 

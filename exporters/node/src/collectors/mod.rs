@@ -7,29 +7,69 @@ use oxporter_core::collector::CollectorSpec;
 
 use crate::args::Args;
 
+pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod dmi;
+pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod interrupts;
+pub mod ipvs;
+pub mod kernel_hung;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
+pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
+pub mod nvme;
+pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod processes;
+pub mod rapl;
+pub mod schedstat;
+pub mod selinux;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
+pub mod systemd;
+pub mod tapestats;
 pub mod tcpstat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+pub mod watchdog;
+pub mod xfs;
+pub mod zfs;
 
 /// Every collector oxporter-node has: the one place a collector is registered.
 pub const COLLECTORS: &[CollectorSpec<Args>] = &[
+    CollectorSpec {
+        name: "arp",
+        default_enabled: true,
+        description: "Exposes ARP statistics from /proc/net/arp.",
+        build: arp::build,
+    },
+    CollectorSpec {
+        name: "bonding",
+        default_enabled: true,
+        description: "Exposes the number of configured and active slaves of Linux bonding interfaces.",
+        build: bonding::build,
+    },
     CollectorSpec {
         name: "conntrack",
         default_enabled: true,
@@ -43,16 +83,40 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: cpu::build,
     },
     CollectorSpec {
+        name: "cpufreq",
+        default_enabled: true,
+        description: "Exposes CPU frequency statistics.",
+        build: cpufreq::build,
+    },
+    CollectorSpec {
         name: "diskstats",
         default_enabled: true,
         description: "Exposes disk I/O statistics.",
         build: diskstats::build,
     },
     CollectorSpec {
+        name: "dmi",
+        default_enabled: true,
+        description: "Expose Desktop Management Interface (DMI) info from /sys/class/dmi/id/.",
+        build: dmi::build,
+    },
+    CollectorSpec {
+        name: "edac",
+        default_enabled: true,
+        description: "Exposes error detection and correction statistics.",
+        build: edac::build,
+    },
+    CollectorSpec {
         name: "entropy",
         default_enabled: true,
         description: "Exposes available entropy.",
         build: entropy::build,
+    },
+    CollectorSpec {
+        name: "fibrechannel",
+        default_enabled: true,
+        description: "Exposes fibre channel information and statistics from /sys/class/fc_host/.",
+        build: fibrechannel::build,
     },
     CollectorSpec {
         name: "filefd",
@@ -67,10 +131,28 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: filesystem::build,
     },
     CollectorSpec {
+        name: "hwmon",
+        default_enabled: true,
+        description: "Exposes hardware monitoring and sensor data from /sys/class/hwmon/.",
+        build: hwmon::build,
+    },
+    CollectorSpec {
         name: "interrupts",
         default_enabled: false,
         description: "Exposes detailed interrupts statistics.",
         build: interrupts::build,
+    },
+    CollectorSpec {
+        name: "ipvs",
+        default_enabled: true,
+        description: "Exposes IPVS status from /proc/net/ip_vs and stats from /proc/net/ip_vs_stats.",
+        build: ipvs::build,
+    },
+    CollectorSpec {
+        name: "kernel_hung",
+        default_enabled: true,
+        description: "Exposes number of tasks that have been detected as hung from /proc/sys/kernel/hung_task_detect_count.",
+        build: kernel_hung::build,
     },
     CollectorSpec {
         name: "loadavg",
@@ -79,10 +161,22 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: loadavg::build,
     },
     CollectorSpec {
+        name: "mdadm",
+        default_enabled: true,
+        description: "Exposes statistics about devices in /proc/mdstat (does nothing if no /proc/mdstat present).",
+        build: mdadm::build,
+    },
+    CollectorSpec {
         name: "meminfo",
         default_enabled: true,
         description: "Exposes memory statistics from /proc/meminfo.",
         build: meminfo::build,
+    },
+    CollectorSpec {
+        name: "netclass",
+        default_enabled: true,
+        description: "Exposes network interface info from /sys/class/net/.",
+        build: netclass::build,
     },
     CollectorSpec {
         name: "netdev",
@@ -97,6 +191,31 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: netstat::build,
     },
     CollectorSpec {
+        name: "nfs",
+        default_enabled: true,
+        description: "Exposes NFS client statistics from /proc/net/rpc/nfs.",
+        build: nfs::build,
+    },
+    CollectorSpec {
+        name: "nfsd",
+        default_enabled: true,
+        description: "Exposes NFS kernel server statistics from /proc/net/rpc/nfsd.",
+        build: nfsd::build,
+    },
+    CollectorSpec {
+        name: "nvme",
+        default_enabled: true,
+        description: "Exposes NVMe info from /sys/class/nvme/.",
+        build: nvme::build,
+    },
+    CollectorSpec { name: "os", default_enabled: true, description: "Expose OS release info.", build: os::build },
+    CollectorSpec {
+        name: "powersupplyclass",
+        default_enabled: true,
+        description: "Exposes Power Supply statistics from /sys/class/power_supply.",
+        build: powersupplyclass::build,
+    },
+    CollectorSpec {
         name: "pressure",
         default_enabled: true,
         description: "Exposes pressure stall statistics from /proc/pressure/.",
@@ -109,16 +228,52 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: processes::build,
     },
     CollectorSpec {
+        name: "rapl",
+        default_enabled: true,
+        description: "Exposes various statistics from /sys/class/powercap.",
+        build: rapl::build,
+    },
+    CollectorSpec {
+        name: "schedstat",
+        default_enabled: true,
+        description: "Exposes task scheduler statistics from /proc/schedstat.",
+        build: schedstat::build,
+    },
+    CollectorSpec {
+        name: "selinux",
+        default_enabled: true,
+        description: "Exposes SELinux statistics.",
+        build: selinux::build,
+    },
+    CollectorSpec {
         name: "sockstat",
         default_enabled: true,
         description: "Exposes various statistics from /proc/net/sockstat and /proc/net/sockstat6.",
         build: sockstat::build,
     },
     CollectorSpec {
+        name: "softnet",
+        default_enabled: true,
+        description: "Exposes statistics from /proc/net/softnet_stat.",
+        build: softnet::build,
+    },
+    CollectorSpec {
         name: "stat",
         default_enabled: true,
         description: "Exposes various statistics from /proc/stat: boot time, forks, interrupts, context switches.",
         build: stat::build,
+    },
+    CollectorSpec {
+        name: "systemd",
+        default_enabled: false,
+        description: "Exposes service and system status from systemd.",
+        build: systemd::build,
+    },
+    CollectorSpec {
+        name: "tapestats",
+        default_enabled: true,
+        description: "Exposes statistics from /sys/class/scsi_tape.",
+        build: tapestats::build,
     },
     CollectorSpec {
         name: "tcpstat",
@@ -133,10 +288,28 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         build: textfile::build,
     },
     CollectorSpec {
+        name: "thermal_zone",
+        default_enabled: true,
+        description: "Exposes thermal zone & cooling device statistics from /sys/class/thermal.",
+        build: thermal_zone::build,
+    },
+    CollectorSpec {
         name: "time",
         default_enabled: true,
         description: "Exposes the current system time, time zone offset and clocksources.",
         build: time::build,
+    },
+    CollectorSpec {
+        name: "timex",
+        default_enabled: true,
+        description: "Exposes selected adjtimex(2) system call stats.",
+        build: timex::build,
+    },
+    CollectorSpec {
+        name: "udp_queues",
+        default_enabled: true,
+        description: "Exposes UDP total lengths of the rx_queue and tx_queue from /proc/net/udp and /proc/net/udp6.",
+        build: udp_queues::build,
     },
     CollectorSpec {
         name: "uname",
@@ -149,6 +322,24 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         default_enabled: true,
         description: "Exposes statistics from /proc/vmstat.",
         build: vmstat::build,
+    },
+    CollectorSpec {
+        name: "watchdog",
+        default_enabled: true,
+        description: "Exposes statistics from /sys/class/watchdog/.",
+        build: watchdog::build,
+    },
+    CollectorSpec {
+        name: "xfs",
+        default_enabled: true,
+        description: "Exposes XFS runtime statistics.",
+        build: xfs::build,
+    },
+    CollectorSpec {
+        name: "zfs",
+        default_enabled: true,
+        description: "Exposes ZFS performance statistics.",
+        build: zfs::build,
     },
 ];
 

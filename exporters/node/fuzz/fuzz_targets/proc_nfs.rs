@@ -1,0 +1,10 @@
+//! `/proc/net/rpc/nfs` and `nfsd` parsers (nfs, nfsd collectors): any input returns Ok or Err, never panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let s = String::from_utf8_lossy(data);
+    let _ = oxporter_node::collectors::nfs::parse_client(&s);
+    let _ = oxporter_node::collectors::nfsd::parse_server(&s);
+});

@@ -1,0 +1,258 @@
+//! `netclass`: network interface properties from `/sys/class/net/<iface>` (`node_network_up`,
+//! `node_network_info`, speed, carrier, MTU, …).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oxporter_core::collector::{BuildError, blocking};
+use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
+use regex::Regex;
+
+use crate::args::Args;
+use crate::sysfs::{parse_go_int, read_attr, sorted_entries};
+
+/// Flags of the netclass collector.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetclassArgs {
+    /// Regexp of net devices to ignore for netclass collector.
+    #[arg(
+        id = "collector.netclass.ignored-devices",
+        long = "collector.netclass.ignored-devices",
+        value_name = "REGEXP",
+        default_value = "^$",
+        help_heading = "Collector: netclass"
+    )]
+    pub ignored_devices: String,
+    /// Ignore devices where the speed is invalid. This will be the default behavior in 2.x.
+    #[arg(
+        id = "collector.netclass.ignore-invalid-speed",
+        long = "collector.netclass.ignore-invalid-speed",
+        help_heading = "Collector: netclass"
+    )]
+    pub ignore_invalid_speed: bool,
+    /// Accepted for compatibility; attributes are always read from sysfs (see docs/compatibility.md).
+    #[arg(
+        id = "collector.netclass.netlink",
+        long = "collector.netclass.netlink",
+        help_heading = "Collector: netclass",
+        overrides_with = "no-collector.netclass.netlink"
+    )]
+    pub netlink: bool,
+    /// Accepted for compatibility (see --collector.netclass.netlink).
+    #[arg(
+        id = "no-collector.netclass.netlink",
+        long = "no-collector.netclass.netlink",
+        hide = true,
+        overrides_with = "collector.netclass.netlink"
+    )]
+    pub no_netlink: bool,
+}
+
+/// Numeric attribute files and the metric suffix and type node_exporter gives them, in its order.
+const NUMERIC: &[(&str, &str, bool)] = &[
+    ("addr_assign_type", "address_assign_type", false),
+    ("carrier", "carrier", false),
+    ("carrier_changes", "carrier_changes_total", true),
+    ("carrier_up_count", "carrier_up_changes_total", true),
+    ("carrier_down_count", "carrier_down_changes_total", true),
+    ("dev_id", "device_id", false),
+    ("dormant", "dormant", false),
+    ("flags", "flags", false),
+    ("ifindex", "iface_id", false),
+    ("iflink", "iface_link", false),
+    ("link_mode", "iface_link_mode", false),
+    ("mtu", "mtu_bytes", false),
+    ("name_assign_type", "name_assign_type", false),
+    ("netdev_group", "net_dev_group", false),
+    ("tx_queue_len", "transmit_queue_length", false),
+    ("type", "protocol_type", false),
+];
+
+/// Text attribute files node_exporter reads.
+const TEXT: &[&str] = &["address", "broadcast", "duplex", "ifalias", "operstate"];
+
+/// The attributes of one interface that node_exporter uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Iface {
+    /// Numeric attributes by file name (`mtu`, `speed`, …); unreadable or invalid ones are absent.
+    pub numbers: BTreeMap<&'static str, i64>,
+    /// Text attributes by file name; absent ones are empty.
+    pub text: BTreeMap<&'static str, String>,
+}
+
+/// Reads one `/sys/class/net/<iface>` directory. Attributes the device cannot answer (`EINVAL` for the speed of a
+/// down link, `EOPNOTSUPP`, permissions) are left out; other read errors fail the interface.
+pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
+    let mut iface = Iface::default();
+    for entry in std::fs::read_dir(dir).map_err(|e| CollectError::io(dir.display(), e))? {
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let numeric = NUMERIC.iter().map(|(f, ..)| *f).chain(["speed"]).find(|f| *f == name);
+        let text = TEXT.iter().copied().find(|f| *f == name);
+        if numeric.is_none() && text.is_none() {
+            continue;
+        }
+        let path = entry.path();
+        let value = match read_attr(&path) {
+            Ok(v) => v,
+            Err(e) if ignorable(&e) => continue,
+            Err(e) => return Err(CollectError::io(path.display(), e)),
+        };
+        if let Some(file) = numeric {
+            // An invalid number is left out, as the Go parser does.
+            if let Some(v) = parse_go_int(&value) {
+                iface.numbers.insert(file, v);
+            }
+        } else if let Some(file) = text {
+            iface.text.insert(file, value);
+        }
+    }
+    Ok(iface)
+}
+
+fn ignorable(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
+        || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENODATA))
+}
+
+/// Builds the collector.
+pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
+    let a = &args.netclass;
+    Ok(blocking(Netclass {
+        dir: args.sys_path("class/net"),
+        ignored: Regex::new(&a.ignored_devices)?,
+        ignore_invalid_speed: a.ignore_invalid_speed,
+    }))
+}
+
+struct Netclass {
+    dir: PathBuf,
+    ignored: Regex,
+    ignore_invalid_speed: bool,
+}
+
+impl Netclass {
+    fn emit(&self, out: &mut Snapshot, device: &str, iface: &Iface) {
+        let text = |k: &str| iface.text.get(k).map(String::as_str).unwrap_or("");
+        let labels = [("device", device)];
+        let up = if text("operstate") == "up" { 1.0 } else { 0.0 };
+        out.gauge("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.").sample(&labels, up);
+        let adminstate = match iface.numbers.get("flags") {
+            None => "unknown",
+            Some(f) if f & 1 == 1 => "up",
+            Some(_) => "down",
+        };
+        out.gauge("node_network_info", "Non-numeric data from /sys/class/net/<iface>, value is always 1.").sample(
+            &[
+                ("address", text("address")),
+                ("adminstate", adminstate),
+                ("broadcast", text("broadcast")),
+                ("device", device),
+                ("duplex", text("duplex")),
+                ("ifalias", text("ifalias")),
+                ("operstate", text("operstate")),
+            ],
+            1.0,
+        );
+        let property = |out: &mut Snapshot, suffix: &str, counter: bool, v: f64| {
+            let name = format!("node_network_{suffix}");
+            let help = format!("Network device property: {suffix}");
+            let fam = if counter { out.counter(name, help) } else { out.gauge(name, help) };
+            fam.sample(&labels, v);
+        };
+        for &(file, suffix, counter) in NUMERIC {
+            if let Some(&v) = iface.numbers.get(file) {
+                property(out, suffix, counter, v as f64);
+            }
+        }
+        if let Some(&speed) = iface.numbers.get("speed") {
+            // Some devices report -1 when the speed is unknown.
+            if speed >= 0 || !self.ignore_invalid_speed {
+                let bytes = speed.saturating_mul(1000 * 1000) / 8;
+                property(out, "speed_bytes", false, bytes as f64);
+            }
+        }
+    }
+}
+
+impl BlockingCollector for Netclass {
+    fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+        let entries = match sorted_entries(&self.dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {
+                return Err(CollectError::NoData(format!("cannot read {}: {e}", self.dir.display())));
+            }
+            Err(e) => return Err(CollectError::io(self.dir.display(), e)),
+        };
+        let mut last_err = None;
+        for (name, path) in entries {
+            // Regular files such as `bonding_masters` are not devices.
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) || self.ignored.is_match(&name) {
+                continue;
+            }
+            match read_iface(&path) {
+                Ok(iface) => self.emit(out, &name, &iface),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        last_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysfs::testing::{fixture, render};
+
+    fn run(ignored: &str, ignore_invalid_speed: bool) -> String {
+        let c = Netclass {
+            dir: fixture("hardware/sys/class/net"),
+            ignored: Regex::new(ignored).expect("valid"),
+            ignore_invalid_speed,
+        };
+        let mut out = Snapshot::new();
+        c.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut out).expect("collect");
+        render(out)
+    }
+
+    #[test]
+    fn fixture_tree() {
+        let text = run("^$", false);
+        for line in [
+            "node_network_up{device=\"eth0\"} 1",
+            "node_network_up{device=\"bond0\"} 0",
+            "node_network_info{address=\"01:01:01:01:01:01\",adminstate=\"up\",broadcast=\"ff:ff:ff:ff:ff:ff\",device=\"eth0\",duplex=\"full\",ifalias=\"\",operstate=\"up\"} 1",
+            "node_network_info{address=\"\",adminstate=\"unknown\",broadcast=\"\",device=\"bond0\",duplex=\"\",ifalias=\"\",operstate=\"down\"} 1",
+            "node_network_speed_bytes{device=\"eth0\"} 1.25e+08",
+            "node_network_speed_bytes{device=\"bond0\"} -125000",
+            "node_network_mtu_bytes{device=\"eth0\"} 1500",
+            "node_network_carrier_changes_total{device=\"eth0\"} 2",
+            "node_network_iface_id{device=\"eth0\"} 2",
+            "node_network_protocol_type{device=\"eth0\"} 1",
+            "# TYPE node_network_carrier_changes_total counter",
+            "# HELP node_network_mtu_bytes Network device property: mtu_bytes",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // bonding_masters is a file, not a device.
+        assert!(!text.contains("bonding_masters"), "{text}");
+    }
+
+    #[test]
+    fn garbage_values_are_left_out() {
+        let iface = read_iface(&fixture("broken/sys/class/net/eth9")).expect("readable");
+        assert_eq!(iface.numbers.get("mtu"), Some(&1500));
+        assert_eq!(iface.numbers.get("dormant"), None);
+    }
+
+    #[test]
+    fn flags() {
+        let text = run("^bond", true);
+        assert!(!text.contains("bond0"), "{text}");
+        let text = run("^$", true);
+        assert!(!text.contains("node_network_speed_bytes{device=\"bond0\"}"), "{text}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Small helpers the sysfs and procfs collectors share: single-read attribute files, Go-style integers, sorted
+//! directory listings, and a text rendering of a snapshot for tests.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Reads at most `max` bytes with a single `read` call. Some sysfs attributes (broken hwmon drivers, `EAGAIN`)
+/// never finish a read-to-end loop; one read either has the data or fails at once.
+pub fn read_once(path: &Path, max: usize) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; max];
+    let n = f.read(&mut buf)?;
+    buf.truncate(n);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Reads a sysfs attribute as the Go sysfs library's `SysReadFile` does: one read of up to 4 KiB, surrounding
+/// whitespace trimmed.
+pub fn read_attr(path: &Path) -> std::io::Result<String> {
+    read_once(path, 4096).map(|s| s.trim().to_owned())
+}
+
+/// [`read_attr`] of `dir/name`, `None` when missing or unreadable (optional attributes).
+pub fn attr(dir: &Path, name: &str) -> Option<String> {
+    read_attr(&dir.join(name)).ok()
+}
+
+/// [`attr`] parsed as an unsigned integer.
+pub fn attr_u64(dir: &Path, name: &str) -> Option<u64> {
+    attr(dir, name)?.parse().ok()
+}
+
+/// [`attr`] parsed as a signed integer.
+pub fn attr_i64(dir: &Path, name: &str) -> Option<i64> {
+    attr(dir, name)?.parse().ok()
+}
+
+/// Parses an integer as Go's `strconv.ParseInt(s, 0, 64)`: an optional sign, then what
+/// [`crate::collectors::parse_go_uint`] accepts (decimal, `0x`, `0o`/leading-zero octal, `0b`, `_` separators).
+pub fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let magnitude = crate::collectors::parse_go_uint(rest)?;
+    if neg {
+        0i64.checked_sub_unsigned(magnitude).or((magnitude == 1 << 63).then_some(i64::MIN))
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// The entries of `dir`, sorted by name (Go's `os.ReadDir` order). `NotFound` is passed on so callers can report
+/// "no data".
+pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Helpers for unit tests of collectors.
+#[cfg(test)]
+pub(crate) mod testing {
+    use oxporter_core::Snapshot;
+    use oxporter_core::encode::{Format, encode};
+    use std::path::PathBuf;
+
+    /// The fixture tree `exporters/node/tests/fixtures/<name>`.
+    pub fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    /// The snapshot as sorted text exposition.
+    pub fn render(snap: Snapshot) -> String {
+        encode(Format::Text004, &snap.into_sorted())
+    }
+
+    /// Calls `f` with every prefix of `valid` and with a few thousand pseudo-random strings over `alphabet`
+    /// (the shared helpers in `collectors::testutil`): parsers must return errors on such input, never panic. The
+    /// fuzz targets explore further.
+    pub fn garbage(alphabet: &[u8], valid: &str, f: impl Fn(&str)) {
+        crate::collectors::testutil::truncations(valid, &f);
+        crate::collectors::testutil::never_panics(alphabet, &f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_ints() {
+        for (s, v) in [("42", 42), ("-7", -7), ("+3", 3), ("0x1f", 31), ("017", 15), ("0b101", 5), ("1_000", 1000)] {
+            assert_eq!(parse_go_int(s), Some(v), "{s}");
+        }
+        assert_eq!(parse_go_int("-9223372036854775808"), Some(i64::MIN));
+        for bad in ["", "-", "x", "08", "1__0", "_1", "1_", "9223372036854775808", " 1", "0x", "1.5"] {
+            assert_eq!(parse_go_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_once_and_trims() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a"), " 42\n").expect("write");
+        assert_eq!(attr(dir.path(), "a").as_deref(), Some("42"));
+        assert_eq!(attr_u64(dir.path(), "a"), Some(42));
+        assert_eq!(attr(dir.path(), "missing"), None);
+        assert_eq!(read_once(&dir.path().join("a"), 2).expect("read"), " 4");
+    }
+}
