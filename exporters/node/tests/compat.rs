@@ -297,6 +297,17 @@ const CASES: &[Case] = &[
         flags: &[HW_SYSFS],
         values: &[("node_fibrechannel_info", Check::Exact), ("node_fibrechannel_tx_words_total", Check::Exact)],
     },
+    Case {
+        collector: "infiniband",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_infiniband_info", Check::Exact),
+            ("node_infiniband_rate_bytes_per_second", Check::Exact),
+            ("node_infiniband_port_data_received_bytes_total", Check::Exact),
+            ("node_infiniband_legacy_data_transmitted_bytes_total", Check::Exact),
+            ("node_infiniband_state_id", Check::Exact),
+        ],
+    },
     Case { collector: "rapl", flags: &[HW_SYSFS], values: &[("node_rapl_package_joules_total", Check::Exact)] },
 ];
 
@@ -405,6 +416,18 @@ const ALLOWED: &[Allowed] = &[
         diff: Diff::Help,
         reason: "node_exporter 1.7+ writes \"CPU\" in these HELP texts (\"Current CPU thread frequency in hertz.\"); 1.5 \
                  wrote \"cpu\"",
+    },
+    Allowed {
+        collector: "infiniband",
+        doc: "hw_counters",
+        metric: |m| {
+            oxporter_node::collectors::infiniband::HW_COUNTER_METRICS
+                .iter()
+                .any(|s| m == format!("node_infiniband_{s}"))
+        },
+        diff: Diff::OnlyOurs,
+        reason: "added after 1.5: node_exporter 1.9+ also reports the hw_counters directory (RoCE and Mellanox \
+                 counters) and the counters' lifespan",
     },
     Allowed {
         collector: "softnet",

@@ -20,6 +20,7 @@ pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod infiniband;
 pub mod interrupts;
 pub mod ipvs;
 pub mod kernel_hung;
@@ -135,6 +136,12 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         default_enabled: true,
         description: "Exposes hardware monitoring and sensor data from /sys/class/hwmon/.",
         build: hwmon::build,
+    },
+    CollectorSpec {
+        name: "infiniband",
+        default_enabled: true,
+        description: "Exposes network statistics specific to InfiniBand and Intel OmniPath configurations.",
+        build: infiniband::build,
     },
     CollectorSpec {
         name: "interrupts",
