@@ -53,6 +53,9 @@ pub struct Args {
     /// Flags of the arp collector.
     #[command(flatten)]
     pub arp: crate::collectors::arp::ArpArgs,
+    /// Flags of the bcache collector.
+    #[command(flatten)]
+    pub bcache: crate::collectors::bcache::BcacheArgs,
     /// Flags of the hwmon collector.
     #[command(flatten)]
     pub hwmon: crate::collectors::hwmon::HwmonArgs,

@@ -308,6 +308,17 @@ const CASES: &[Case] = &[
             ("node_infiniband_state_id", Check::Exact),
         ],
     },
+    Case {
+        collector: "bcache",
+        flags: &[HW_SYSFS, "--collector.bcache.priorityStats"],
+        values: &[
+            ("node_bcache_cache_hits_total", Check::Exact),
+            ("node_bcache_writeback_rate", Check::Exact),
+            ("node_bcache_dirty_target_bytes", Check::Exact),
+            ("node_bcache_writeback_rate_integral_term", Check::Exact),
+            ("node_bcache_priority_stats_unused_percent", Check::Exact),
+        ],
+    },
     Case { collector: "rapl", flags: &[HW_SYSFS], values: &[("node_rapl_package_joules_total", Check::Exact)] },
 ];
 

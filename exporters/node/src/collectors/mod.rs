@@ -8,6 +8,7 @@ use oxporter_core::collector::CollectorSpec;
 use crate::args::Args;
 
 pub mod arp;
+pub mod bcache;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
@@ -64,6 +65,12 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         default_enabled: true,
         description: "Exposes ARP statistics from /proc/net/arp.",
         build: arp::build,
+    },
+    CollectorSpec {
+        name: "bcache",
+        default_enabled: true,
+        description: "Exposes bcache statistics from /sys/fs/bcache/.",
+        build: bcache::build,
     },
     CollectorSpec {
         name: "bonding",
