@@ -425,6 +425,14 @@ mod tests {
         assert!(parse_writeback_rate_debug("next io: soon\n").is_err());
         assert_eq!(parse_priority_stats("Unused:\t\t99%\nMetadata:\t0%\n").ok(), Some((99, 0)));
         assert!(parse_priority_stats("Unused: lots%\n").is_err());
+        garbage(
+            b"ratedirtytargetproportionalintegralchangenext io:Unused:Metadata: 0123456789.-kM%/sec\n",
+            "rate: 1.1M/sec\nUnused: 9%\n",
+            |s| {
+                let _ = parse_writeback_rate_debug(s);
+                let _ = parse_priority_stats(s);
+            },
+        );
     }
 
     #[test]
