@@ -319,6 +319,16 @@ const CASES: &[Case] = &[
             ("node_bcache_priority_stats_unused_percent", Check::Exact),
         ],
     },
+    Case {
+        collector: "btrfs",
+        flags: &[HW_SYSFS],
+        values: &[
+            ("node_btrfs_info", Check::Exact),
+            ("node_btrfs_used_bytes", Check::Exact),
+            ("node_btrfs_allocation_ratio", Check::Exact),
+            ("node_btrfs_device_size_bytes", Check::Exact),
+        ],
+    },
     Case { collector: "rapl", flags: &[HW_SYSFS], values: &[("node_rapl_package_joules_total", Check::Exact)] },
 ];
 
@@ -439,6 +449,21 @@ const ALLOWED: &[Allowed] = &[
         diff: Diff::OnlyOurs,
         reason: "added after 1.5: node_exporter 1.9+ also reports the hw_counters directory (RoCE and Mellanox \
                  counters) and the counters' lifespan",
+    },
+    Allowed {
+        collector: "btrfs",
+        doc: "node_btrfs_commit",
+        metric: |m| {
+            matches!(
+                m,
+                "node_btrfs_commits_total"
+                    | "node_btrfs_commit_seconds_total"
+                    | "node_btrfs_last_commit_seconds"
+                    | "node_btrfs_max_commit_seconds"
+            )
+        },
+        diff: Diff::OnlyOurs,
+        reason: "added after 1.5: node_exporter 1.9+ reads commit_stats (kernel 6.0+)",
     },
     Allowed {
         collector: "softnet",

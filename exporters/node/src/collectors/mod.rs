@@ -10,6 +10,7 @@ use crate::args::Args;
 pub mod arp;
 pub mod bcache;
 pub mod bonding;
+pub mod btrfs;
 pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
@@ -77,6 +78,12 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
         default_enabled: true,
         description: "Exposes the number of configured and active slaves of Linux bonding interfaces.",
         build: bonding::build,
+    },
+    CollectorSpec {
+        name: "btrfs",
+        default_enabled: true,
+        description: "Exposes btrfs statistics.",
+        build: btrfs::build,
     },
     CollectorSpec {
         name: "conntrack",
