@@ -1,4 +1,4 @@
-//! Small sysfs attribute parsers (bcache sizes and debug files, InfiniBand state and rate):
+//! Small sysfs attribute parsers (bcache sizes and debug files, InfiniBand state and rate, Btrfs commit_stats):
 //! any input returns Ok or Err, never panics.
 #![no_main]
 
@@ -11,4 +11,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = oxporter_node::collectors::bcache::parse_priority_stats(&s);
     let _ = oxporter_node::collectors::infiniband::parse_state(&s);
     let _ = oxporter_node::collectors::infiniband::parse_rate(&s);
+    let _ = oxporter_node::collectors::btrfs::parse_commit_stats(&s);
 });
