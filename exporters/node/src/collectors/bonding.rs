@@ -15,14 +15,15 @@ pub fn read_bonding(class_net: &Path) -> Result<Vec<(String, u64, u64)>, Collect
     let mut out = Vec::new();
     for master in masters.split_whitespace() {
         let slaves_path = class_net.join(master).join("bonding/slaves");
-        let slaves = std::fs::read_to_string(&slaves_path).map_err(|e| CollectError::io(slaves_path.display(), e))?;
+        let slaves =
+            crate::sysfs::read_once(&slaves_path, 64 * 1024).map_err(|e| CollectError::io(slaves_path.display(), e))?;
         let (mut total, mut up) = (0, 0);
         for slave in slaves.split_whitespace() {
             let status =
                 |prefix: &str| class_net.join(master).join(format!("{prefix}{slave}/bonding_slave/mii_status"));
             // Older kernels name the link "slave_<if>" instead of "lower_<if>".
-            let state = match std::fs::read_to_string(status("lower_")) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::read_to_string(status("slave_")),
+            let state = match crate::sysfs::read_once(&status("lower_"), 4096) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::sysfs::read_once(&status("slave_"), 4096),
                 other => other,
             }
             .map_err(|e| CollectError::io(status("lower_").display(), e))?;

@@ -140,7 +140,7 @@ pub fn read_stats(dir: &Path) -> Result<Stats, CollectError> {
         }
         allocations.push((kind, alloc));
     }
-    let commits = match std::fs::read_to_string(dir.join("commit_stats")) {
+    let commits = match crate::sysfs::read_once(&dir.join("commit_stats"), 64 * 1024) {
         Ok(c) => parse_commit_stats(&c)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => [0; 4],
         Err(e) => return Err(CollectError::io(dir.join("commit_stats").display(), e)),

@@ -235,8 +235,8 @@ fn chip_name(dir: &Path) -> Result<String, CollectError> {
 
 /// The cleaned content of the chip's `name` file, if any.
 fn human_readable_chip_name(dir: &Path) -> Option<String> {
-    let raw = std::fs::read(dir.join("name")).ok()?;
-    Some(clean_metric_name(&String::from_utf8_lossy(&raw))).filter(|n| !n.is_empty())
+    let raw = read_once(&dir.join("name"), 4096).ok()?;
+    Some(clean_metric_name(&raw)).filter(|n| !n.is_empty())
 }
 
 fn parse_float(s: &str) -> Option<f64> {

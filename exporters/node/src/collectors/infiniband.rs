@@ -333,7 +333,8 @@ fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
 
 /// Reads one port directory.
 pub fn read_port(dir: &Path) -> Result<Port, CollectError> {
-    let req = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| CollectError::io(dir.join(f).display(), e));
+    let req =
+        |f: &str| crate::sysfs::read_once(&dir.join(f), 4096).map_err(|e| CollectError::io(dir.join(f).display(), e));
     req("link_layer")?;
     let mut p = Port {
         state_id: parse_state(&req("state")?)?,

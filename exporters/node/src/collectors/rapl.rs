@@ -58,7 +58,7 @@ pub fn read_zones(dir: &Path) -> Result<Vec<RaplZone>, CollectError> {
     let mut counts: HashMap<String, i64> = HashMap::new();
     let mut zones = Vec::new();
     for (_, path) in entries {
-        let Ok(raw) = std::fs::read_to_string(path.join("name")) else { continue };
+        let Ok(raw) = crate::sysfs::read_once(&path.join("name"), 4096) else { continue };
         let (index, name) = index_and_name(&counts, raw.trim())?;
         let max = path.join("max_energy_range_uj");
         let v = read_attr(&max).map_err(|e| CollectError::io(max.display(), e))?;

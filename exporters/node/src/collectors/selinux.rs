@@ -49,16 +49,16 @@ struct Selinux {
 
 impl BlockingCollector for Selinux {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let enforce = std::fs::read_to_string(self.selinuxfs.join("enforce")).ok();
+        let enforce = crate::sysfs::read_once(&self.selinuxfs.join("enforce"), 4096).ok();
         // As libselinux decides: a mounted selinuxfs, and a process context other than "kernel".
-        let context = std::fs::read_to_string(&self.attr_current).unwrap_or_default();
+        let context = crate::sysfs::read_once(&self.attr_current, 4096).unwrap_or_default();
         let enabled = enforce.is_some() && context.trim_end_matches(['\0', '\n']) != "kernel";
         out.gauge("node_selinux_enabled", "SELinux is enabled, 1 is true, 0 is false")
             .sample(&[], if enabled { 1.0 } else { 0.0 });
         if !enabled {
             return Ok(());
         }
-        let config = std::fs::read_to_string(&self.config).unwrap_or_default();
+        let config = crate::sysfs::read_once(&self.config, 64 * 1024).unwrap_or_default();
         out.gauge("node_selinux_config_mode", "Configured SELinux enforcement mode")
             .sample(&[], config_mode(&config) as f64);
         out.gauge("node_selinux_current_mode", "Current SELinux enforcement mode")
