@@ -4,6 +4,7 @@
 //! - [`ports`], [`process`]: free ports, child processes killed on drop, required binaries.
 //! - [`http`]: a small blocking HTTP/1.1 client (and `curl` for HTTPS).
 //! - [`exporter`]: build and start our own exporter binaries.
+//! - [`grafana`]: dashboards' queries with template variables filled in as Grafana fills them.
 //! - [`prometheus`]: a real Prometheus with a generated scrape config, queried over its HTTP API.
 //! - [`promtool`], [`openmetrics`]: exposition checks with `promtool` and Python's strict OpenMetrics parser.
 //! - [`redis`]: real `redis-server` processes: standalone, ACL, replica, TLS, a 3-primary cluster.
@@ -15,6 +16,7 @@
 //! fatal to the test anyway.
 
 pub mod exporter;
+pub mod grafana;
 pub mod http;
 pub mod openmetrics;
 pub mod ports;
