@@ -1,10 +1,8 @@
 //! `dashboards/node.json`: imports into Grafana as usual (datasource input `DS_PROMETHEUS`, template variables from
-//! `node_uname_info`), covers the areas issue 3 asks for, every query is valid PromQL (checked by `promtool`), and
-//! every metric it queries is one node_exporter exports (checked against Debian's `prometheus-node-exporter` running
-//! on this machine).
-//!
-//! Still to come: the end-to-end test that runs every panel query through a real Prometheus scraping oxporter-node
-//! and asserts data, once the testkit's `prometheus` module is on main.
+//! `node_uname_info`), covers the areas issue 3 asks for, every query is valid PromQL (checked by `promtool`), every
+//! metric it queries is one node_exporter exports (checked against Debian's `prometheus-node-exporter` running on this
+//! machine), and every panel shows data: a real Prometheus scrapes oxporter-node and each query, with the template
+//! variables filled in as Grafana fills them, returns series.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
@@ -14,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use oxporter_testkit::exporter;
+use oxporter_testkit::grafana::{Builtins, Dashboard, metric_names};
 use oxporter_testkit::ports::{free_port, wait_for_port};
 use oxporter_testkit::process::{ChildGuard, require_binary};
-use serde_json::Value;
+use oxporter_testkit::prometheus::{Prometheus, ScrapeJob};
 
 const DS: &str = "${DS_PROMETHEUS}";
 
@@ -24,70 +24,25 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-fn dashboard() -> Value {
-    let text = fs::read_to_string(repo().join("dashboards/node.json")).unwrap();
-    serde_json::from_str(&text).expect("dashboards/node.json is JSON")
-}
-
-/// Panels, including those nested in collapsed rows.
-fn panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().expect("panels") {
-        out.push(p);
-        if let Some(inner) = p["panels"].as_array() {
-            out.extend(inner);
-        }
-    }
-    out
+fn dashboard() -> Dashboard {
+    Dashboard::load(&repo().join("dashboards/node.json"))
 }
 
 /// Every (panel title, expression) of the dashboard.
-fn queries(d: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in panels(d) {
-        for t in p["targets"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let title = p["title"].as_str().unwrap_or("?").to_owned();
-            out.push((title, t["expr"].as_str().expect("target without expr").to_owned()));
-        }
-    }
-    out
+fn queries(d: &Dashboard) -> Vec<(String, String)> {
+    d.targets().into_iter().map(|t| (t.panel, t.expr)).collect()
 }
 
-/// The expression as Grafana sends it, with template variables filled in.
-fn substitute(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$job", "node").replace("$instance", "localhost:9100")
-}
-
-/// Metric names an expression reads (`node_*` and the series Prometheus itself adds).
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let bytes = expr.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i] as char;
-        if c.is_ascii_alphabetic() || c == '_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b':') {
-                i += 1;
-            }
-            let word = &expr[start..i];
-            // Words inside label matchers and strings are not metric names; those are followed by `=`, `!` or `"`.
-            let next = expr[i..].trim_start().chars().next();
-            let is_label = matches!(next, Some('=' | '!' | '~'));
-            let in_string = expr[..start].matches('"').count() % 2 == 1;
-            if !is_label && !in_string && (word.starts_with("node_") || word == "up" || word.starts_with("scrape_")) {
-                names.insert(word.to_owned());
-            }
-        } else {
-            i += 1;
-        }
-    }
-    names
+/// Grafana's view for these tests: Prometheus scrapes every second, so a 15 s `$__rate_interval` holds plenty of
+/// samples once a few scrapes are in.
+fn builtins() -> Builtins {
+    Builtins::new(Duration::from_secs(15))
 }
 
 #[test]
 fn imports_with_a_datasource_input_and_node_uname_info_variables() {
-    let d = dashboard();
+    let dash = dashboard();
+    let d = &dash.json;
     let inputs = d["__inputs"].as_array().expect("__inputs");
     assert!(
         inputs
@@ -109,7 +64,7 @@ fn imports_with_a_datasource_input_and_node_uname_info_variables() {
     }
 
     let mut ids = BTreeSet::new();
-    for p in panels(&d) {
+    for p in dash.panels() {
         let title = p["title"].as_str().unwrap_or("?");
         assert!(ids.insert(p["id"].as_u64().expect("panel id")), "duplicate panel id in {title}");
         let g = &p["gridPos"];
@@ -132,7 +87,8 @@ fn imports_with_a_datasource_input_and_node_uname_info_variables() {
 #[test]
 fn covers_every_area_of_a_host() {
     let d = dashboard();
-    let rows: Vec<String> = panels(&d)
+    let rows: Vec<String> = d
+        .panels()
         .into_iter()
         .filter(|p| p["type"] == "row")
         .map(|p| p["title"].as_str().unwrap_or_default().to_lowercase())
@@ -148,8 +104,9 @@ fn every_query_is_valid_promql() {
     let tmp = tempfile::tempdir().unwrap();
     // promtool parses rule files strictly; a recording rule per query checks each expression's syntax.
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let vars = d.fixed_variables(&builtins(), &[("job", "node"), ("instance", "localhost:9100")]);
     for (i, (_, expr)) in queries(&d).iter().enumerate() {
-        let quoted = serde_json::to_string(&substitute(expr)).unwrap();
+        let quoted = serde_json::to_string(&vars.interpolate(expr).unwrap()).unwrap();
         rules.push_str(&format!("      - record: dashboard:query_{i}\n        expr: {quoted}\n"));
     }
     let path = tmp.path().join("dashboard.yml");
@@ -204,8 +161,39 @@ fn every_metric_is_one_node_exporter_exports() {
     assert!(missing.is_empty(), "metrics node_exporter does not export here:\n{}", missing.join("\n"));
 }
 
+/// Panels that cannot show data on this machine: (panel title, reason). Each must really return nothing here (so
+/// the list cannot go stale); every other panel must return data. Empty: this machine has everything the dashboard
+/// shows.
+const NO_DATA_HERE: &[(&str, &str)] = &[];
+
 #[test]
-fn metric_names_are_found_in_expressions() {
-    let names = metric_names(r#"sum by (mode) (rate(node_cpu_seconds_total{job="$job", mode!="idle"}[1m])) / up"#);
-    assert_eq!(names, BTreeSet::from(["node_cpu_seconds_total".to_owned(), "up".to_owned()]));
+fn every_panel_returns_data_from_a_real_prometheus() {
+    // The default collectors: the dashboard needs no opt-in one.
+    let node = exporter::node().start();
+    let prom = Prometheus::start(&[ScrapeJob::new("node", [node.address()])]);
+    prom.wait_for_targets_up("node", Duration::from_secs(30));
+    // rate() needs two samples in its window; three scrapes leave a margin.
+    prom.wait_for_query(r#"count_over_time(up{job="node"}[1m]) >= 3"#, Duration::from_secs(30));
+
+    let d = dashboard();
+    let vars = d.resolve_variables(&prom, &builtins());
+    assert_eq!(vars.value("job"), Some("node"), "$job from node_uname_info");
+    assert_eq!(vars.value("instance"), Some(node.address().as_str()), "$instance from node_uname_info");
+
+    let mut failures = Vec::new();
+    let mut quiet_panels = Vec::new();
+    for t in d.targets() {
+        let expr = vars.interpolate(&t.expr).unwrap();
+        let has_data = prom.query_has_data(&expr);
+        match NO_DATA_HERE.iter().find(|(panel, _)| *panel == t.panel) {
+            Some(_) if has_data => failures.push(format!("{}: listed in NO_DATA_HERE but has data: {expr}", t.panel)),
+            Some(_) => quiet_panels.push(t.panel.clone()),
+            None if !has_data => failures.push(format!("{} ({}): no data: {expr}", t.panel, t.ref_id)),
+            None => {}
+        }
+    }
+    for (panel, _) in NO_DATA_HERE {
+        assert!(quiet_panels.iter().any(|p| p == panel), "NO_DATA_HERE names {panel:?}, which has no such query");
+    }
+    assert!(failures.is_empty(), "panels without data:\n{}", failures.join("\n"));
 }
