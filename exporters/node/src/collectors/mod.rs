@@ -364,7 +364,7 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
     },
 ];
 
-// Kernel files are small; cap reads so a huge or endless file cannot exhaust memory.
+// Kernel files are small; a larger one is not what the collector expects (and must not exhaust memory).
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 /// Reads a whole file, mapping errors to [`CollectError`] with the path. A missing file is "no data" (the host
@@ -373,7 +373,9 @@ pub fn read_file(path: &Path) -> Result<String, CollectError> {
     read_optional(path)?.ok_or_else(|| CollectError::NoData(format!("{} does not exist", path.display())))
 }
 
-/// Reads a whole file, `None` if it does not exist (for files only some kernels or machines have).
+/// Reads a whole file, `None` if it does not exist (for files only some kernels or machines have). A file over
+/// 16 MiB is an error rather than parsed cut short (a number cut in half would be a wrong value). A read that
+/// blocks (a hung device attribute; a FIFO in a test tree) is ended by the scrape deadline, not here.
 pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
     use std::io::Read;
     let f = match std::fs::File::open(path) {
@@ -382,7 +384,10 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
         Err(e) => return Err(CollectError::io(path.display(), e)),
     };
     let mut bytes = Vec::new();
-    f.take(MAX_FILE).read_to_end(&mut bytes).map_err(|e| CollectError::io(path.display(), e))?;
+    f.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| CollectError::io(path.display(), e))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(CollectError::Other(format!("{}: larger than {} MiB", path.display(), MAX_FILE >> 20)));
+    }
     // Kernel text is ASCII; a stray invalid byte must not make the whole file unreadable.
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
@@ -528,6 +533,24 @@ mod tests {
             }
             let _ = parse_go_uint(s);
         });
+    }
+
+    #[test]
+    fn reads_files_up_to_16_mib() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = |n: &str| dir.path().join(n);
+        std::fs::write(p("ok"), b"1 \xff 2\n").expect("write");
+        assert_eq!(read_optional(&p("ok")).expect("reads").as_deref(), Some("1 \u{fffd} 2\n"));
+        assert!(read_optional(&p("missing")).expect("missing is fine").is_none());
+        assert!(read_file(&p("missing")).is_err_and(|e| e.is_no_data()));
+        assert!(read_optional(dir.path()).is_err(), "a directory is an error");
+        let big = p("big");
+        let f = std::fs::File::create(&big).expect("create");
+        f.set_len(MAX_FILE + 1).expect("sparse file");
+        let err = read_optional(&big).expect_err("too big").to_string();
+        assert!(err.contains("larger than 16 MiB"), "{err}");
+        f.set_len(MAX_FILE).expect("sparse file");
+        assert_eq!(read_optional(&big).expect("at the limit").map(|s| s.len()), Some(MAX_FILE as usize));
     }
 
     #[test]

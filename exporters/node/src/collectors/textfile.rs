@@ -56,6 +56,11 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
 
 fn read_capped(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
     use std::io::Read;
+    // Opening a FIFO nobody writes to blocks forever (a thread lost per scrape, and every other file's metrics
+    // with it): only regular files are opened.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
     if meta.len() > MAX_FILE {
@@ -350,6 +355,23 @@ mod tests {
         // Label sets are padded within a file's family.
         let b = ok.samples.iter().find(|s| s.labels.iter().any(|(_, v)| v == "b")).expect("b");
         assert_eq!(b.labels.iter().map(|(k, _)| k.as_ref()).collect::<Vec<_>>(), ["extra", "job"]);
+    }
+
+    #[test]
+    fn a_fifo_is_skipped_not_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("good.prom"), "good 1\n").expect("write");
+        let made = std::process::Command::new("mkfifo").arg(dir.path().join("stuck.prom")).status().expect("mkfifo");
+        assert!(made.success());
+        let dirs = vec![dir.path().display().to_string()];
+        // In a thread: a regression would block forever in open(2).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(run(dirs));
+        });
+        let out = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("returns without waiting for a writer");
+        assert_eq!(error_flag(&out), Some(Value::Scalar(1.0)));
+        assert!(out.get("good").is_some());
     }
 
     #[test]
