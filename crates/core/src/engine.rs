@@ -195,9 +195,9 @@ impl Engine {
                 Ok(()) => None,
                 Err(e) => {
                     if e.is_no_data() {
-                        tracing::debug!(collector = name, error = %e, "collector returned no data");
+                        tracing::debug!(collector = name, error = %bounded(&e), "collector returned no data");
                     } else {
-                        tracing::error!(collector = name, error = %e, "collector failed");
+                        tracing::error!(collector = name, error = %bounded(&e), "collector failed");
                     }
                     Some(Arc::new(e))
                 }
@@ -224,6 +224,19 @@ impl Engine {
         for o in outcomes {
             ok.sample(&[("collector", o.name)], if o.error.is_none() { 1.0 } else { 0.0 });
         }
+    }
+}
+
+/// The longest error text logged, in characters. Parsers quote what they could not parse; a line of garbage
+/// megabytes long must not be written to the log on every scrape.
+const MAX_LOGGED_ERROR: usize = 300;
+
+/// `e` as logged: cut to [`MAX_LOGGED_ERROR`] characters, saying how long it was.
+fn bounded(e: &CollectError) -> String {
+    let text = e.to_string();
+    match text.char_indices().nth(MAX_LOGGED_ERROR) {
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+        None => text,
     }
 }
 
@@ -323,6 +336,16 @@ mod tests {
             crate::model::Value::Scalar(v) => v,
             _ => f64::NAN,
         }
+    }
+
+    #[test]
+    fn logged_errors_are_bounded() {
+        let short = CollectError::Parse("meminfo: malformed line \"x\"".into());
+        assert_eq!(bounded(&short), short.to_string());
+        let long = CollectError::Parse(format!("meminfo: malformed line {:?}", "é".repeat(1_000_000)));
+        let logged = bounded(&long);
+        assert_eq!(logged.chars().count(), MAX_LOGGED_ERROR + " (2000026 bytes in all)".len() + 1, "{logged:.80}");
+        assert!(logged.starts_with("meminfo: malformed line \"éé") && logged.ends_with("… (2000026 bytes in all)"));
     }
 
     #[tokio::test]
