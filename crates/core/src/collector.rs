@@ -60,7 +60,16 @@ pub struct ScrapeContext {
 impl ScrapeContext {
     /// A context whose deadline is `timeout` from now, with no target.
     pub fn with_timeout(timeout: Duration) -> Self {
-        ScrapeContext { deadline: Instant::now() + timeout, target: None, params: Arc::new(Vec::new()) }
+        ScrapeContext { deadline: Self::deadline_after(timeout), target: None, params: Arc::new(Vec::new()) }
+    }
+
+    /// The instant `timeout` from now, for a scrape deadline. The timeout comes from a request header or a flag, so
+    /// it may be absurd (`1e19` seconds): `Instant + Duration` would panic past what an `Instant` can hold, so a
+    /// timeout is capped at 100 years.
+    pub fn deadline_after(timeout: Duration) -> Instant {
+        const CAP: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        let now = Instant::now();
+        now.checked_add(timeout.min(CAP)).unwrap_or(now)
     }
 
     /// Time left until the deadline (zero once past it).

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -221,7 +221,11 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
                     .into_response();
             }
         };
-        let ctx = ScrapeContext { deadline: Instant::now() + timeout, target: None, params: Arc::new(Vec::new()) };
+        let ctx = ScrapeContext {
+            deadline: ScrapeContext::deadline_after(timeout),
+            target: None,
+            params: Arc::new(Vec::new()),
+        };
         let res = engine.scrape(ctx, filter).await;
         families.extend(res.families.iter().cloned());
     }
@@ -266,8 +270,11 @@ async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
     }
     let timeout = scrape_timeout(req.headers(), st.cfg.common.scrape_timeout);
     let extra: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "target").collect();
-    let ctx =
-        ScrapeContext { deadline: Instant::now() + timeout, target: Some(Arc::from(target)), params: Arc::new(extra) };
+    let ctx = ScrapeContext {
+        deadline: ScrapeContext::deadline_after(timeout),
+        target: Some(Arc::from(target)),
+        params: Arc::new(extra),
+    };
     let res = route.engine.scrape(ctx, Filter::All).await;
     respond(req.headers(), &res.families)
 }
@@ -467,6 +474,7 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn timeout_from_header() {
@@ -483,6 +491,12 @@ mod tests {
         // Out of Duration's range: ignored rather than trusted.
         h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("1e308"));
         assert_eq!(scrape_timeout(&h, Duration::from_secs(7)), Duration::from_secs(7));
+        // In Duration's range but past what an Instant can reach: the deadline is capped instead of panicking.
+        h.insert("x-prometheus-scrape-timeout-seconds", HeaderValue::from_static("1e19"));
+        let huge = scrape_timeout(&h, Duration::from_secs(7));
+        assert!(huge > Duration::from_secs(1 << 62));
+        assert!(ScrapeContext::deadline_after(huge) > Instant::now() + Duration::from_secs(3600 * 24 * 365 * 99));
+        assert!(ScrapeContext::deadline_after(Duration::MAX) > Instant::now());
     }
 
     #[test]
