@@ -2,9 +2,12 @@
 //! `<ns>_scrape_collector_duration_seconds` and `<ns>_scrape_collector_success`.
 //!
 //! Concurrent scrapes with the same key (target and collector filter) share one collection (single-flight), so a
-//! burst of scrapes costs the target one round of work.
+//! burst of scrapes costs the target one round of work. A scrape joins a collection in flight only if that one
+//! ends by its own deadline: one request with a long timeout must not hold every later scrape hostage to a stuck
+//! collector.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,7 +71,15 @@ pub struct ScrapeResult {
     pub outcomes: Vec<CollectorOutcome>,
 }
 
-type Flight = Shared<BoxFuture<'static, Arc<ScrapeResult>>>;
+/// A collection in progress that later scrapes with the same key may join.
+#[derive(Clone)]
+struct Flight {
+    /// Tells this flight from a later one under the same key: only its own end removes it from the map.
+    id: u64,
+    /// Its deadline; a scrape joins it only if this is no later than its own.
+    deadline: Instant,
+    result: Shared<BoxFuture<'static, Arc<ScrapeResult>>>,
+}
 
 /// What makes two scrapes "the same" for single-flight: the target, the probe parameters and the collector filter.
 type FlightKey = (Option<Arc<str>>, Vec<(String, String)>, Filter);
@@ -79,6 +90,7 @@ pub struct Engine {
     all_names: Vec<&'static str>,
     collectors: Vec<NamedCollector>,
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
+    next_flight: AtomicU64,
     collector_metrics: bool,
 }
 
@@ -91,6 +103,7 @@ impl Engine {
             all_names,
             collectors,
             in_flight: Mutex::new(HashMap::new()),
+            next_flight: AtomicU64::new(0),
             collector_metrics: true,
         }
     }
@@ -138,38 +151,44 @@ impl Engine {
         })
     }
 
-    /// Runs one scrape, joining a scrape already in flight for the same target and filter.
+    /// Runs one scrape, joining a scrape already in flight for the same target and filter if that one ends by
+    /// this scrape's deadline.
     pub async fn scrape(self: &Arc<Self>, ctx: ScrapeContext, filter: Filter) -> Arc<ScrapeResult> {
         let key = (ctx.target.clone(), ctx.params.as_ref().clone(), filter.clone());
         let flight = {
             let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(f) = map.get(&key) {
-                f.clone()
-            } else {
-                let this = self.clone();
-                let key2 = key.clone();
-                // A spawned task finishes (and leaves the map) even if every waiting client goes away.
-                let task = tokio::spawn(async move {
-                    let _leave = LeaveFlight { engine: this.clone(), key: Some(key2) };
-                    Arc::new(this.run(&ctx, &filter).await)
-                });
-                let fut = async move {
-                    match task.await {
-                        Ok(res) => res,
-                        Err(e) => Arc::new(ScrapeResult {
-                            families: Vec::new(),
-                            outcomes: vec![CollectorOutcome {
-                                name: "scrape",
-                                duration: Duration::ZERO,
-                                error: Some(Arc::new(CollectError::Other(format!("scrape task failed: {e}")))),
-                            }],
-                        }),
+            match map.get(&key) {
+                Some(f) if f.deadline <= ctx.deadline => f.result.clone(),
+                // Nothing in flight, or one that may run past our deadline (started by a request with a longer
+                // timeout): start our own, which later scrapes join. The other one finishes for its own waiters.
+                _ => {
+                    let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
+                    let deadline = ctx.deadline;
+                    let this = self.clone();
+                    let key2 = key.clone();
+                    // A spawned task finishes (and leaves the map) even if every waiting client goes away.
+                    let task = tokio::spawn(async move {
+                        let _leave = LeaveFlight { engine: this.clone(), key: Some(key2), id };
+                        Arc::new(this.run(&ctx, &filter).await)
+                    });
+                    let result = async move {
+                        match task.await {
+                            Ok(res) => res,
+                            Err(e) => Arc::new(ScrapeResult {
+                                families: Vec::new(),
+                                outcomes: vec![CollectorOutcome {
+                                    name: "scrape",
+                                    duration: Duration::ZERO,
+                                    error: Some(Arc::new(CollectError::Other(format!("scrape task failed: {e}")))),
+                                }],
+                            }),
+                        }
                     }
+                    .boxed()
+                    .shared();
+                    map.insert(key, Flight { id, deadline, result: result.clone() });
+                    result
                 }
-                .boxed()
-                .shared();
-                map.insert(key, fut.clone());
-                fut
             }
         };
         flight.await
@@ -244,12 +263,17 @@ fn bounded(e: &CollectError) -> String {
 struct LeaveFlight {
     engine: Arc<Engine>,
     key: Option<FlightKey>,
+    id: u64,
 }
 
 impl Drop for LeaveFlight {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.engine.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            let mut map = self.engine.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            // A later flight may have taken the key meanwhile; it is not ours to remove.
+            if map.get(&key).is_some_and(|f| f.id == self.id) {
+                map.remove(&key);
+            }
         }
     }
 }
@@ -401,6 +425,32 @@ mod tests {
         };
         tokio::join!(engine.scrape(with("a"), Filter::All), engine.scrape(with("b"), Filter::All));
         assert_eq!(count.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_long_scrape_in_flight_does_not_hold_a_shorter_one() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["fixed", "hang"],
+            vec![named("fixed", Box::new(Fixed(3.0))), named("hang", Box::new(Hang))],
+        ));
+        // A request with an hour's timeout starts a collection that will hang for that hour.
+        let long = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(3600)), Filter::All).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Later scrapes with a short timeout do not join it: each answers by its own deadline.
+        for _ in 0..2 {
+            let start = Instant::now();
+            let short = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(200)), Filter::All);
+            let res = tokio::time::timeout(Duration::from_secs(5), short).await.expect("answered by its own deadline");
+            assert!(start.elapsed() < Duration::from_secs(2), "scrape took {:?}", start.elapsed());
+            assert_eq!((success(&res, "fixed"), success(&res, "hang")), (1.0, 0.0));
+        }
+        // The long one still runs for its own waiter.
+        assert!(!long.is_finished());
+        long.abort();
     }
 
     #[tokio::test]
