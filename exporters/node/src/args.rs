@@ -1,4 +1,9 @@
 //! The node exporter's flags: the shared ones plus node_exporter's own.
+//!
+//! Convention: every flag defined here or in a collector's `…Args` struct sets `id` to its long name
+//! (`#[arg(id = "collector.x.y", long = "collector.x.y")]`, and `overrides_with` names that id). clap's default id
+//! is the field name, and the flattened structs once collided on field names; long names are unique by
+//! construction. `tests::every_node_flag_id_is_its_long_name` in `src/lib.rs` checks it.
 
 use std::path::{Path, PathBuf};
 
@@ -11,13 +16,19 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
     /// procfs mountpoint.
-    #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", help_heading = "Paths")]
+    #[arg(
+        id = "path.procfs",
+        long = "path.procfs",
+        value_name = "PATH",
+        default_value = "/proc",
+        help_heading = "Paths"
+    )]
     pub procfs: PathBuf,
     /// sysfs mountpoint.
-    #[arg(long = "path.sysfs", value_name = "PATH", default_value = "/sys", help_heading = "Paths")]
+    #[arg(id = "path.sysfs", long = "path.sysfs", value_name = "PATH", default_value = "/sys", help_heading = "Paths")]
     pub sysfs: PathBuf,
     /// rootfs mountpoint (for a containerised exporter watching its host).
-    #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", help_heading = "Paths")]
+    #[arg(id = "path.rootfs", long = "path.rootfs", value_name = "PATH", default_value = "/", help_heading = "Paths")]
     pub rootfs: PathBuf,
     /// Flags of the `cpu` collector.
     #[command(flatten)]

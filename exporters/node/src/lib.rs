@@ -48,6 +48,31 @@ mod tests {
         oxporter_core::cli::command::<crate::args::Args, _>(&crate::INFO, crate::collectors::COLLECTORS).debug_assert();
     }
 
+    /// The convention written in `src/args.rs`: every flag of oxporter-node has its long name as its clap id.
+    #[test]
+    fn every_node_flag_id_is_its_long_name() {
+        use clap::Args as _;
+        let common = oxporter_core::cli::CommonArgs::augment_args(clap::Command::new("common"));
+        let common_ids: Vec<&str> = common.get_arguments().map(|a| a.get_id().as_str()).collect();
+        let cmd = oxporter_core::cli::command::<crate::args::Args, _>(&crate::INFO, crate::collectors::COLLECTORS);
+        let mut wrong = Vec::new();
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if common_ids.contains(&id) || matches!(id, "help" | "version") {
+                continue;
+            }
+            checked += 1;
+            match arg.get_long() {
+                Some(long) if long == id => {}
+                Some(long) => wrong.push(format!("--{long} has id {id:?}")),
+                None => wrong.push(format!("{id:?} has no long name")),
+            }
+        }
+        assert!(checked > 100, "only {checked} node flags found");
+        assert!(wrong.is_empty(), "flag ids must equal long names:\n{}", wrong.join("\n"));
+    }
+
     #[test]
     fn collector_flags_parse() {
         let argv = [

@@ -23,22 +23,52 @@ use crate::args::Args;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CpuArgs {
     /// Enables metric node_cpu_guest_seconds_total (default: enabled; --no-collector.cpu.guest disables).
-    #[arg(long = "collector.cpu.guest", overrides_with = "no_cpu_guest", help_heading = "Collector cpu")]
+    #[arg(
+        id = "collector.cpu.guest",
+        long = "collector.cpu.guest",
+        overrides_with = "no-collector.cpu.guest",
+        help_heading = "Collector cpu"
+    )]
     cpu_guest: bool,
-    #[arg(long = "no-collector.cpu.guest", overrides_with = "cpu_guest", hide = true)]
+    #[arg(
+        id = "no-collector.cpu.guest",
+        long = "no-collector.cpu.guest",
+        overrides_with = "collector.cpu.guest",
+        hide = true
+    )]
     no_cpu_guest: bool,
     /// Enables metric cpu_info (node_cpu_info, node_cpu_frequency_hertz).
-    #[arg(long = "collector.cpu.info", overrides_with = "no_cpu_info", help_heading = "Collector cpu")]
+    #[arg(
+        id = "collector.cpu.info",
+        long = "collector.cpu.info",
+        overrides_with = "no-collector.cpu.info",
+        help_heading = "Collector cpu"
+    )]
     cpu_info: bool,
-    #[arg(long = "no-collector.cpu.info", overrides_with = "cpu_info", hide = true)]
+    #[arg(
+        id = "no-collector.cpu.info",
+        long = "no-collector.cpu.info",
+        overrides_with = "collector.cpu.info",
+        hide = true
+    )]
     no_cpu_info: bool,
     /// Filter the `flags` field in cpuInfo with a value that must be a regular expression (implies
     /// --collector.cpu.info).
-    #[arg(long = "collector.cpu.info.flags-include", value_name = "REGEX", help_heading = "Collector cpu")]
+    #[arg(
+        id = "collector.cpu.info.flags-include",
+        long = "collector.cpu.info.flags-include",
+        value_name = "REGEX",
+        help_heading = "Collector cpu"
+    )]
     pub cpu_flags_include: Option<String>,
     /// Filter the `bugs` field in cpuInfo with a value that must be a regular expression (implies
     /// --collector.cpu.info).
-    #[arg(long = "collector.cpu.info.bugs-include", value_name = "REGEX", help_heading = "Collector cpu")]
+    #[arg(
+        id = "collector.cpu.info.bugs-include",
+        long = "collector.cpu.info.bugs-include",
+        value_name = "REGEX",
+        help_heading = "Collector cpu"
+    )]
     pub cpu_bugs_include: Option<String>,
 }
 

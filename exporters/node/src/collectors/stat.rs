@@ -15,9 +15,19 @@ use crate::args::Args;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StatArgs {
     /// Export softirq calls per vector (node_softirqs_total).
-    #[arg(long = "collector.stat.softirq", overrides_with = "no_softirq", help_heading = "Collector stat")]
+    #[arg(
+        id = "collector.stat.softirq",
+        long = "collector.stat.softirq",
+        overrides_with = "no-collector.stat.softirq",
+        help_heading = "Collector stat"
+    )]
     pub softirq: bool,
-    #[arg(long = "no-collector.stat.softirq", overrides_with = "softirq", hide = true)]
+    #[arg(
+        id = "no-collector.stat.softirq",
+        long = "no-collector.stat.softirq",
+        overrides_with = "collector.stat.softirq",
+        hide = true
+    )]
     no_softirq: bool,
 }
 
