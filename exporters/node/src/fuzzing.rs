@@ -50,6 +50,20 @@ pub fn proc_parsers(input: &str) {
     tcpstat::emit(&counts, &mut Snapshot::new());
 }
 
+/// Feeds `input` to the arp collector's rtnetlink path (datagram splitting, neighbour messages, counting) as one
+/// received datagram; the first four bytes, when present, are also tried as the request's sequence number. Must
+/// never panic.
+pub fn arp_netlink(input: &[u8]) {
+    use crate::collectors::arp;
+    let seqs = [crate::netlink::u32_at(input, 8).unwrap_or(0), 1];
+    for seq in seqs {
+        if let Ok((neighbours, _done)) = arp::parse_datagram(input, seq) {
+            let table = arp::name_devices(arp::count(&neighbours), |i| Some(format!("if{i}")));
+            arp::emit(&table, &crate::filter::NameFilter::none(), &mut Snapshot::new());
+        }
+    }
+}
+
 /// Deterministic pseudo-random inputs built from `alphabet` (xorshift), for the garbage unit tests.
 pub fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
     let mut s = seed | 1;

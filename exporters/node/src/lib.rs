@@ -7,6 +7,7 @@ pub mod collectors;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod netlink;
 pub mod sysfs;
 
 use oxporter_core::cli::{ExporterInfo, Parsed};

@@ -64,7 +64,7 @@ pub const COLLECTORS: &[CollectorSpec<Args>] = &[
     CollectorSpec {
         name: "arp",
         default_enabled: true,
-        description: "Exposes ARP statistics from /proc/net/arp.",
+        description: "Exposes ARP statistics from rtnetlink (or /proc/net/arp).",
         build: arp::build,
     },
     CollectorSpec {
