@@ -3,6 +3,7 @@
 //! Collectors live one per file in [`collectors`] and are declared in the table [`collectors::COLLECTORS`].
 
 pub mod args;
+pub mod btrfs_ioctl;
 pub mod collectors;
 pub mod filter;
 #[doc(hidden)]
