@@ -97,7 +97,8 @@ async fn render(tree: &str) -> String {
     textformat::must_parse(&text, tree);
 
     let root_str = root.display().to_string();
-    // Paths into the tree (textfile names and HELP) are shown relative to it, as in the error lines.
+    // Paths into the tree (textfile names and HELP, rapl's `path` label) are shown as `$TREE/…`, as in the error
+    // lines, so the golden files do not depend on where the repository is checked out.
     let mut out = mask(&text).replace(&root_str, "$TREE");
     for o in &result.outcomes {
         if let Some(e) = &o.error {
