@@ -219,7 +219,19 @@ fn read_netlink(deadline: Instant) -> Result<Table, CollectError> {
             Err(e) => Err(netlink::Error::Malformed(e.to_string())),
         })
         .map_err(netlink_error)?;
-    Ok(name_devices(count(&neighbours), |index| socket.interface_name(index).ok()))
+    let by_index = count(&neighbours);
+    let mut names = BTreeMap::new();
+    for &index in by_index.keys() {
+        match socket.interface_name(index) {
+            Ok(name) => {
+                names.insert(index, name);
+            }
+            // Gone since the dump: left out.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODEV.raw_os_error()) => {}
+            Err(e) => return Err(CollectError::io(format!("interface name of index {index}"), e)),
+        }
+    }
+    Ok(name_devices(by_index, |index| names.remove(&index)))
 }
 
 fn netlink_error(e: netlink::Error) -> CollectError {
