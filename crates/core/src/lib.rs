@@ -8,6 +8,7 @@
 //! - [`server`]: `/metrics`, probe routes, landing page, health, request limit.
 //! - [`webconfig`]: exporter-toolkit compatible `--web.config.file` (TLS, basic auth, headers).
 //! - [`textparse`]: a parser of text format 0.0.4, lenient as Go's (textfile collector) or strict (tests).
+//! - [`tls`], [`net`]: PEM loading and TLS client settings; connections to targets bounded by the scrape deadline.
 //! - [`cli`], [`logging`], [`process`]: shared flags, log output, and the exporter's own process metrics.
 //!
 //! See `docs/architecture.md` for how the pieces fit.
@@ -18,10 +19,12 @@ pub mod encode;
 pub mod engine;
 pub mod logging;
 pub mod model;
+pub mod net;
 pub mod process;
 pub mod run;
 pub mod server;
 pub mod textparse;
+pub mod tls;
 pub mod webconfig;
 
 pub use collector::{BlockingCollector, CollectError, Collector, CollectorSpec, ScrapeContext};

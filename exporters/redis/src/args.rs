@@ -283,8 +283,8 @@ impl Args {
     }
 
     /// The TLS settings for connections to Redis.
-    pub fn tls(&self) -> crate::tls::TlsSettings {
-        crate::tls::TlsSettings {
+    pub fn tls(&self) -> oxporter_core::tls::ClientTlsSettings {
+        oxporter_core::tls::ClientTlsSettings {
             ca_file: self.tls_ca_cert_file.clone(),
             cert_file: self.tls_client_cert_file.clone(),
             key_file: self.tls_client_key_file.clone(),

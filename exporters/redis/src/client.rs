@@ -1,10 +1,10 @@
 //! A small async Redis client: TCP, TLS or Unix socket, AUTH (user and password), SELECT, and pipelining. Every
 //! read and write is bounded by a deadline; a connection that failed once is not used again.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use oxporter_core::net::{Connection, Endpoint, NetError};
+use oxporter_core::tls::ClientTls;
 
 use crate::resp::{self, ProtocolError, Scanner, Value};
 use crate::target::{Addr, Target};
@@ -13,46 +13,22 @@ use crate::target::{Addr, Target};
 /// exporter sends returns that much, so it is a broken or hostile peer.
 pub const MAX_BUFFER: usize = 256 * 1024 * 1024;
 
-/// Why talking to Redis failed. Messages never contain credentials.
+/// Why talking to Redis failed. Messages never contain credentials: they name the redacted address.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// TCP or Unix connect failed.
-    #[error("connecting to {addr}: {source}")]
-    Connect {
-        /// The redacted address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TLS handshake failed, or the server name is unusable.
-    #[error("TLS with {addr}: {message}")]
-    Tls {
-        /// The redacted address.
-        addr: String,
-        /// Why.
-        message: String,
-    },
+    /// Connecting, the TLS handshake, reading or writing failed or timed out, the server closed the connection,
+    /// or a reply grew larger than [`MAX_BUFFER`].
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// AUTH was refused.
     #[error("authentication failed: {0}")]
     Auth(String),
     /// SELECT of the address's database was refused.
     #[error("selecting database: {0}")]
     Select(String),
-    /// The deadline passed.
-    #[error("timed out")]
-    Timeout,
-    /// Reading or writing failed.
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
     /// The server sent something that is not RESP.
     #[error("protocol: {0}")]
     Protocol(#[from] ProtocolError),
-    /// The server closed the connection.
-    #[error("connection closed by server")]
-    Closed,
-    /// A reply larger than [`MAX_BUFFER`].
-    #[error("reply too large")]
-    TooLarge,
 }
 
 impl ClientError {
@@ -60,14 +36,19 @@ impl ClientError {
     /// `redis_exporter_last_scrape_error`.
     pub fn kind(&self) -> &'static str {
         match self {
-            ClientError::Connect { .. } => "connect",
-            ClientError::Tls { .. } => "tls",
+            ClientError::Net(NetError::Connect { .. }) => "connect",
+            ClientError::Net(NetError::Tls { .. }) => "tls",
             ClientError::Auth(_) => "auth",
             ClientError::Select(_) => "select",
-            ClientError::Timeout => "timeout",
-            ClientError::Io(_) | ClientError::Closed => "io",
-            ClientError::Protocol(_) | ClientError::TooLarge => "protocol",
+            ClientError::Net(NetError::Timeout { .. }) => "timeout",
+            ClientError::Net(NetError::Io { .. } | NetError::Closed { .. }) => "io",
+            ClientError::Protocol(_) | ClientError::Net(NetError::TooLarge { .. }) => "protocol",
         }
+    }
+
+    /// Whether the scrape deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ClientError::Net(NetError::Timeout { .. }))
     }
 }
 
@@ -91,10 +72,8 @@ impl Cmd {
 /// How to connect, besides the address.
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
-    /// TLS configuration for `rediss://` targets.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Name to verify the server certificate against (default: the host).
-    pub tls_server_name: Option<String>,
+    /// TLS configuration for `rediss://` targets, with the name to verify server certificates against.
+    pub tls: Option<ClientTls>,
     /// ACL user (overrides the address's).
     pub user: Option<String>,
     /// Password (overrides the address's). Never logged.
@@ -113,12 +92,9 @@ impl std::fmt::Debug for ConnectOptions {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// An open connection.
 pub struct Conn {
-    io: Box<dyn Io>,
+    io: Connection,
     buf: Vec<u8>,
     out: Vec<u8>,
     /// Set once a call failed: replies may be pending or half read, so the connection must not be used again.
@@ -126,50 +102,25 @@ pub struct Conn {
     broken: Option<bool>,
 }
 
-async fn within<T>(deadline: Instant, fut: impl Future<Output = T>) -> Result<T, ClientError> {
-    tokio::time::timeout_at(deadline.into(), fut).await.map_err(|_| ClientError::Timeout)
-}
-
 impl Conn {
     /// Connects, authenticates, selects the database and names the connection, all before `deadline`.
     pub async fn connect(target: &Target, opts: &ConnectOptions, deadline: Instant) -> Result<Conn, ClientError> {
         let addr = target.redacted();
-        let io: Box<dyn Io> = match &target.addr {
+        let (endpoint, tls) = match &target.addr {
             Addr::Tcp { host, port } => {
-                let tcp = within(deadline, tokio::net::TcpStream::connect((host.as_str(), *port)))
-                    .await?
-                    .map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
-                let _ = tcp.set_nodelay(true);
-                if target.tls {
-                    let config = opts.tls.clone().ok_or_else(|| ClientError::Tls {
-                        addr: addr.clone(),
-                        message: "no TLS configuration".into(),
-                    })?;
-                    let name = opts.tls_server_name.clone().unwrap_or_else(|| host.clone());
-                    let server_name = rustls_pki_types::ServerName::try_from(name)
-                        .map_err(|e| ClientError::Tls { addr: addr.clone(), message: e.to_string() })?;
-                    let tls = within(deadline, tokio_rustls::TlsConnector::from(config).connect(server_name, tcp))
-                        .await?
-                        .map_err(|e| ClientError::Tls { addr: addr.clone(), message: e.to_string() })?;
-                    Box::new(tls)
-                } else {
-                    Box::new(tcp)
-                }
+                let tls = match (&opts.tls, target.tls) {
+                    (_, false) => None,
+                    (Some(tls), true) => Some(tls),
+                    (None, true) => {
+                        let source = std::io::Error::other("no TLS configuration");
+                        return Err(NetError::Tls { addr, source }.into());
+                    }
+                };
+                (Endpoint::Tcp { host, port: *port }, tls)
             }
-            #[cfg(unix)]
-            Addr::Unix(path) => Box::new(
-                within(deadline, tokio::net::UnixStream::connect(path))
-                    .await?
-                    .map_err(|source| ClientError::Connect { addr: addr.clone(), source })?,
-            ),
-            #[cfg(not(unix))]
-            Addr::Unix(_) => {
-                return Err(ClientError::Connect {
-                    addr,
-                    source: std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets"),
-                });
-            }
+            Addr::Unix(path) => (Endpoint::Unix(std::path::Path::new(path)), None),
         };
+        let io = Connection::open(endpoint, tls, addr, deadline).await?;
         let mut conn = Conn { io, buf: Vec::with_capacity(16 * 1024), out: Vec::new(), broken: None };
 
         // AUTH, SELECT and SETNAME go out in one round trip.
@@ -212,14 +163,15 @@ impl Conn {
     /// Sends `cmds` in one write and reads one reply per command. Error replies are returned as
     /// [`Value::Error`]; only transport and protocol failures are `Err`.
     pub async fn pipeline(&mut self, cmds: &[Cmd], deadline: Instant) -> Result<Vec<Value>, ClientError> {
+        let addr = || self.io.addr().to_owned();
         match self.broken {
-            Some(true) => return Err(ClientError::Timeout),
-            Some(false) => return Err(ClientError::Closed),
+            Some(true) => return Err(NetError::Timeout { addr: addr() }.into()),
+            Some(false) => return Err(NetError::Closed { addr: addr() }.into()),
             None => {}
         }
         let res = self.pipeline_inner(cmds, deadline).await;
         if let Err(e) = &res {
-            self.broken = Some(matches!(e, ClientError::Timeout));
+            self.broken = Some(e.is_timeout());
         }
         res
     }
@@ -229,8 +181,7 @@ impl Conn {
         for c in cmds {
             resp::encode_command(&mut self.out, &c.0);
         }
-        within(deadline, self.io.write_all(&self.out)).await??;
-        within(deadline, self.io.flush()).await??;
+        self.io.write_all(&self.out, deadline).await?;
         let mut replies = Vec::with_capacity(cmds.len());
         for _ in cmds {
             replies.push(self.read_reply(deadline).await?);
@@ -241,7 +192,7 @@ impl Conn {
     /// Sends one command and reads its reply.
     pub async fn query(&mut self, cmd: Cmd, deadline: Instant) -> Result<Value, ClientError> {
         let mut r = self.pipeline(std::slice::from_ref(&cmd), deadline).await?;
-        r.pop().ok_or(ClientError::Closed)
+        r.pop().ok_or_else(|| NetError::Closed { addr: self.io.addr().to_owned() }.into())
     }
 
     async fn read_reply(&mut self, deadline: Instant) -> Result<Value, ClientError> {
@@ -252,26 +203,7 @@ impl Conn {
                 self.buf.drain(..used.max(len));
                 return Ok(value);
             }
-            if self.buf.len() > MAX_BUFFER {
-                return Err(ClientError::TooLarge);
-            }
-            let start = self.buf.len();
-            self.buf.resize(start + 64 * 1024, 0);
-            let n = match within(deadline, self.io.read(&mut self.buf[start..])).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => {
-                    self.buf.truncate(start);
-                    return Err(e.into());
-                }
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(start + n);
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
+            self.io.read_more(&mut self.buf, MAX_BUFFER, deadline).await?;
         }
     }
 }

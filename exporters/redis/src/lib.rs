@@ -1,6 +1,7 @@
 //! oxporter-redis: a drop-in replacement for Prometheus's redis_exporter.
 //!
-//! - [`resp`] and [`client`]: the Redis protocol and a small pipelining client (TCP, TLS, Unix sockets).
+//! - [`resp`] and [`client`]: the Redis protocol and a small pipelining client (TCP, TLS, Unix sockets, through
+//!   the core's deadline-bounded connections).
 //! - [`info`]: INFO parsing and the field → metric table.
 //! - [`collectors`]: the metric groups, one per file, in one table.
 //! - [`scrape`]: one scrape of one Redis, the only collector the core engine runs.
@@ -12,7 +13,6 @@ pub mod info;
 pub mod resp;
 pub mod scrape;
 pub mod target;
-pub mod tls;
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ pub fn shared(a: &Args) -> anyhow::Result<Shared> {
         || a.skip_tls_verification;
     // Probes may name rediss:// targets, so build the TLS config whenever it can be built; fail only when the
     // flags ask for TLS and it cannot.
-    let tls_config = match tls.client_config() {
+    let tls_config = match tls.load() {
         Ok(c) => Some(c),
         Err(e) if needs_tls => return Err(anyhow::Error::new(e).context("TLS to Redis")),
         Err(e) => {
@@ -96,7 +96,6 @@ pub fn shared(a: &Args) -> anyhow::Result<Shared> {
         checks,
         connect: ConnectOptions {
             tls: tls_config,
-            tls_server_name: a.tls_server_name.clone(),
             user: None,
             password: None,
             client_name: a.set_client_name.then(|| "redis_exporter".to_owned()),

@@ -395,7 +395,8 @@ mod tests {
     fn error_kinds() {
         assert_eq!(ScrapeError::Info("NOAUTH Authentication required.".into()).kind(), "auth");
         assert_eq!(ScrapeError::Info("LOADING".into()).kind(), "info");
-        assert_eq!(ScrapeError::Client(ClientError::Timeout).kind(), "timeout");
+        let timeout = oxporter_core::net::NetError::Timeout { addr: "redis://localhost:6379".into() };
+        assert_eq!(ScrapeError::Client(ClientError::Net(timeout)).kind(), "timeout");
         assert_eq!(margin(Duration::from_secs(10)), Duration::from_millis(100));
         assert_eq!(margin(Duration::from_millis(500)), Duration::from_millis(50));
     }

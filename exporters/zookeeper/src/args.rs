@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use oxporter_core::cli::CommonArgs;
-
-use crate::client::tls::TlsOptions;
+use oxporter_core::tls::ClientTlsSettings;
 
 /// All flags of oxporter-zookeeper.
 #[derive(Debug, Clone, clap::Parser)]
@@ -51,15 +50,60 @@ pub struct Args {
 }
 
 impl Args {
-    /// The TLS options from the flags, if any TLS is wanted: `--zk.tls`, or an `https://` AdminServer URL.
-    pub fn tls_options(&self) -> Option<TlsOptions> {
+    /// The TLS settings from the flags, if any TLS is wanted: `--zk.tls`, or an `https://` AdminServer URL. The
+    /// servers are verified against `--zk.tls.ca-file` only (ZooKeeper ensembles run on private CAs, so the
+    /// system's store is no default here), unless `--zk.tls.insecure-skip-verify`.
+    pub fn tls_settings(&self) -> Result<Option<ClientTlsSettings>, String> {
         let https_admin = self.admin_urls.iter().any(|u| u.trim_start().starts_with("https://"));
-        (self.tls || https_admin).then(|| TlsOptions {
+        if !(self.tls || https_admin) {
+            return Ok(None);
+        }
+        if self.tls_ca_file.is_none() && !self.tls_insecure_skip_verify {
+            return Err("--zk.tls.ca-file is required to verify the servers (or --zk.tls.insecure-skip-verify)".into());
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("--zk.tls.cert-file and --zk.tls.key-file go together".into());
+        }
+        Ok(Some(ClientTlsSettings {
             ca_file: self.tls_ca_file.clone(),
             cert_file: self.tls_cert_file.clone(),
             key_file: self.tls_key_file.clone(),
             server_name: self.tls_server_name.clone(),
-            insecure_skip_verify: self.tls_insecure_skip_verify,
-        })
+            skip_verify: self.tls_insecure_skip_verify,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn tls(flags: &[&str]) -> Result<Option<ClientTlsSettings>, String> {
+        let argv = std::iter::once("oxporter-zookeeper").chain(flags.iter().copied());
+        Args::try_parse_from(argv).expect("valid flags").tls_settings()
+    }
+
+    #[test]
+    fn tls_needs_roots_or_insecure() {
+        assert_eq!(tls(&[]), Ok(None));
+        let e = tls(&["--zk.tls"]).expect_err("no CA");
+        assert!(e.starts_with("--zk.tls.ca-file is required"), "{e}");
+        let e = tls(&["--zk.admin-url", "https://zk1:8080/commands"]).expect_err("https needs a CA too");
+        assert!(e.starts_with("--zk.tls.ca-file is required"), "{e}");
+        let insecure = tls(&["--zk.tls", "--zk.tls.insecure-skip-verify"]).expect("insecure").expect("TLS on");
+        assert!(insecure.skip_verify && insecure.ca_file.is_none());
+        insecure.load().expect("insecure settings load");
+        let half = tls(&["--zk.tls", "--zk.tls.insecure-skip-verify", "--zk.tls.cert-file", "x"]);
+        assert_eq!(half, Err("--zk.tls.cert-file and --zk.tls.key-file go together".into()));
+        let full =
+            tls(&["--zk.tls", "--zk.tls.ca-file", "ca", "--zk.tls.server-name", "zk", "--zk.tls.cert-file", "c"]);
+        assert!(full.is_err());
+        let full = tls(&["--zk.tls", "--zk.tls.ca-file", "ca", "--zk.tls.cert-file", "c", "--zk.tls.key-file", "k"])
+            .expect("valid")
+            .expect("TLS on");
+        assert_eq!(full.ca_file.as_deref(), Some(std::path::Path::new("ca")));
+        assert_eq!((full.cert_file.is_some(), full.key_file.is_some()), (true, true));
     }
 }

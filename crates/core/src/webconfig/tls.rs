@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{SupportedKxGroup, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme, SupportedCipherSuite,
+    SupportedProtocolVersion,
 };
 
 use super::Touched;
@@ -176,14 +176,7 @@ fn source<'a>(
 }
 
 fn certs(src: &Source<'_>, touched: &mut Touched) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = src.read(touched)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: invalid PEM: {e}", src.describe()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", src.describe()));
-    }
-    Ok(certs)
+    crate::tls::parse_certs(&src.read(touched)?).map_err(|e| format!("{}: {e}", src.describe()))
 }
 
 /// Builds the server config, or `None` when the section does not enable TLS. Files read are recorded in `touched`
@@ -197,11 +190,9 @@ pub(crate) fn build(t: &TlsFile, dir: &Path, touched: &mut Touched) -> Result<Op
     let key_src = source(dir, "key_file", &t.key_file, "key", t.key.as_ref().map(|k| k.0.as_str()))
         .ok_or("tls_server_config: missing key_file (or an inline key)")?;
     let chain = certs(&cert_src, touched)?;
-    let key_pem = key_src.read(touched)?;
     // The PEM parser's errors do not quote key material.
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: invalid PEM: {e}", key_src.describe()))?
-        .ok_or_else(|| format!("{}: no PEM private key found", key_src.describe()))?;
+    let key =
+        crate::tls::parse_private_key(&key_src.read(touched)?).map_err(|e| format!("{}: {e}", key_src.describe()))?;
 
     // Versions.
     let min = parse_version("min_version", t.min_version.as_deref(), Version::Tls12)?;
@@ -220,7 +211,7 @@ pub(crate) fn build(t: &TlsFile, dir: &Path, touched: &mut Touched) -> Result<Op
     let tls13 = max >= Version::Tls13;
 
     // Cipher suites (TLS 1.2 only, as in Go) and curves.
-    let mut provider = rustls::crypto::ring::default_provider();
+    let mut provider = crate::tls::provider();
     if let Some(names) = t.cipher_suites.as_ref().filter(|n| !n.is_empty()) {
         let mut chosen = Vec::new();
         let mut dropped = Vec::new();
@@ -298,10 +289,8 @@ pub(crate) fn build(t: &TlsFile, dir: &Path, touched: &mut Touched) -> Result<Op
     let roots = match &ca_src {
         None => None,
         Some(src) => {
-            let mut store = RootCertStore::empty();
-            for c in certs(src, touched)? {
-                store.add(c).map_err(|e| format!("{}: unusable CA certificate: {e}", src.describe()))?;
-            }
+            let store = crate::tls::root_store(certs(src, touched)?)
+                .map_err(|e| format!("{}: unusable CA certificate: {e}", src.describe()))?;
             Some(Arc::new(store))
         }
     };

@@ -168,10 +168,7 @@ pub const CHECKS: &[Check] = &[
 
 /// Maps a transport failure inside a check to its outcome.
 pub fn outcome_of(e: ClientError) -> CheckOutcome {
-    match e {
-        ClientError::Timeout => CheckOutcome::CutShort,
-        e => CheckOutcome::Failed(e),
-    }
+    if e.is_timeout() { CheckOutcome::CutShort } else { CheckOutcome::Failed(e) }
 }
 
 /// Parses a key-check flag: comma separated `[dbN=]key` items, keys URL-query-escaped (as redis_exporter reads

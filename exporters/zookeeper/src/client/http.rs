@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
-
-use super::{ClientError, Connector, read_to_end_capped};
+use super::{ClientError, Connector, MAX_REPLY};
 
 /// An `http://` or `https://` URL split into what a GET needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,16 +76,13 @@ pub async fn get(connector: &Connector, url: &Url, deadline: Instant) -> Result<
     } else {
         None
     };
-    let mut stream = connector.connect_as(&url.authority, tls, deadline).await?;
+    let mut conn = connector.connect_as(&url.authority, tls, deadline).await?;
     let request = format!(
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: oxporter-zookeeper\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         url.path, url.authority
     );
-    tokio::time::timeout_at(deadline.into(), stream.write_all(request.as_bytes()))
-        .await
-        .map_err(|_| ClientError::Timeout { addr: url.authority.clone() })?
-        .map_err(|source| ClientError::Io { addr: url.authority.clone(), source })?;
-    let raw = read_to_end_capped(&mut stream, &url.authority, deadline).await?;
+    conn.write_all(request.as_bytes(), deadline).await?;
+    let raw = conn.read_to_end(MAX_REPLY, deadline).await?;
     parse_response(&raw).map_err(|e| ClientError::Http(format!("{}: {e}", url.display())))
 }
 

@@ -1,7 +1,6 @@
 //! `mntr`: asks every server `ruok` and `mntr` (falling back to the AdminServer) and writes the per-server metrics
 //! and the ensemble view. `/metrics` watches `--zk.hosts`; `/probe?target=host:port[,host:port…]` the target.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use oxporter_core::collector::{BuildError, CollectFuture};
@@ -9,7 +8,6 @@ use oxporter_core::{Collector, ScrapeContext, Snapshot};
 
 use crate::args::Args;
 use crate::client::Connector;
-use crate::client::tls::TlsSettings;
 use crate::output;
 use crate::scrape::Scraper;
 use crate::target::{self, Server};
@@ -17,8 +15,8 @@ use crate::target::{self, Server};
 /// Builds the collector from the flags.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let servers = target::servers(&args.hosts, &args.admin_urls, args.admin_port)?;
-    let tls = match args.tls_options() {
-        Some(opts) => Some(Arc::new(TlsSettings::load(&opts)?)),
+    let tls = match args.tls_settings()? {
+        Some(settings) => Some(settings.load()?),
         None => None,
     };
     Ok(Box::new(Mntr::new(servers, args.admin_port, Connector::new(tls, args.tls))))
