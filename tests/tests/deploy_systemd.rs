@@ -177,3 +177,81 @@ fn node_unit_hides_nothing_the_collectors_read() {
         assert!(ro.split(' ').any(|p| p == path), "ReadOnlyPaths lacks {path}");
     }
 }
+
+/// The variables systemd's `EnvironmentFile=` sets from `text`: `KEY=value` lines, comments and blank lines skipped,
+/// one pair of surrounding double quotes removed (enough for the files in deploy/default/).
+fn environment_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            (k.trim().to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// oxporter-redis's password comes from the environment file (root-only) or a password file it names, never from
+/// the command line: the unit and the shipped flags file say so, and the binary started the way systemd starts it
+/// (ARGS split at whitespace, the file's variables in the environment) reaches a Redis that requires a password,
+/// with the password nowhere in its command line, its log or its metrics.
+#[test]
+fn redis_unit_takes_the_password_from_the_environment_file_only() {
+    use oxporter_testkit::redis::RedisServer;
+
+    let unit = fs::read_to_string(repo().join("deploy/systemd/oxporter-redis.service")).unwrap();
+    assert_eq!(values(&unit, "ExecStart"), ["/usr/local/bin/oxporter-redis $ARGS"], "flags only through $ARGS");
+    assert_eq!(values(&unit, "EnvironmentFile"), ["-/etc/default/oxporter-redis"]);
+    let families = values(&unit, "RestrictAddressFamilies").join(" ");
+    for family in ["AF_INET", "AF_INET6", "AF_UNIX"] {
+        assert!(
+            families.split(' ').any(|f| f == family),
+            "RestrictAddressFamilies lacks {family} (unix:// needs AF_UNIX)"
+        );
+    }
+    assert!(
+        !values(&unit, "ProcSubset").contains(&"pid"),
+        "ProcSubset=pid hides /proc/stat (process_start_time_seconds)"
+    );
+
+    let shipped = fs::read_to_string(repo().join("deploy/default/oxporter-redis")).unwrap();
+    let vars = environment_file(&shipped);
+    let args = &vars.iter().find(|(k, _)| k == "ARGS").expect("ARGS in deploy/default/oxporter-redis").1;
+    assert!(!args.contains("password"), "a password flag in the shipped ARGS: {args}");
+    assert!(
+        vars.iter().all(|(k, _)| k == "ARGS"),
+        "only ARGS is set by default (secrets are commented examples): {vars:?}"
+    );
+    for var in ["REDIS_PASSWORD=", "REDIS_PASSWORD_FILE=", "REDIS_USER="] {
+        assert!(shipped.lines().any(|l| l.starts_with(&format!("#{var}"))), "no commented example of {var}");
+    }
+
+    // As installed, then edited the way the comments in the file say.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = installed_root(tmp.path());
+    let env_path = root.join("etc/default/oxporter-redis");
+    assert_eq!(fs::metadata(&env_path).unwrap().permissions().mode() & 0o777, 0o600, "the file holds the password");
+    let secret = "s3cret-in-env-file";
+    let redis = RedisServer::start_with(&["--requirepass", secret]);
+    let edited = shipped
+        .replace("ARGS=\"--redis.addr=redis://localhost:6379\"", &format!("ARGS=\"--redis.addr={}\"", redis.url()))
+        .replace("#REDIS_PASSWORD=\n", &format!("REDIS_PASSWORD={secret}\n"));
+    fs::write(&env_path, &edited).unwrap();
+    let vars = environment_file(&fs::read_to_string(&env_path).unwrap());
+    let args = vars.iter().find(|(k, _)| k == "ARGS").unwrap().1.clone();
+    assert!(vars.iter().any(|(k, v)| k == "REDIS_PASSWORD" && v == secret), "{vars:?}");
+
+    let mut builder =
+        oxporter_testkit::exporter::exporter("oxporter-redis", "oxporter-redis").args(args.split_whitespace());
+    for (k, v) in vars.iter().filter(|(k, _)| k != "ARGS") {
+        builder = builder.env(k, v);
+    }
+    let exporter = builder.start();
+    let body = exporter.scrape();
+    assert!(body.lines().any(|l| l == "redis_up 1"), "the password from the environment file was not used:\n{body}");
+    let cmdline = fs::read(format!("/proc/{}/cmdline", exporter.pid())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(secret), "the password is on the command line");
+    assert!(!body.contains(secret) && !exporter.log().contains(secret), "the password leaked");
+}
