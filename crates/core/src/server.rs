@@ -69,12 +69,17 @@ pub struct ServerConfig {
     pub probe: Option<ProbeRoute>,
     /// Flags shown on the landing page.
     pub flags_in_effect: Vec<(String, String)>,
+    /// Whether OpenMetrics is served when the client prefers it (default `true`). An exporter whose anchor always
+    /// answers text 0.0.4 (client_golang without `EnableOpenMetrics`, e.g. redis_exporter) sets `false`: in
+    /// OpenMetrics `le` and `quantile` are canonical floats (`99.0` where text has `99`), and Prometheus 2.x stores
+    /// the label value as sent, so queries such as `quantile="99"` would stop matching.
+    pub openmetrics: bool,
 }
 
 impl ServerConfig {
     /// A config with no engine and no probe route yet.
     pub fn new(info: ExporterInfo, common: CommonArgs) -> Self {
-        ServerConfig { info, common, engine: None, probe: None, flags_in_effect: Vec::new() }
+        ServerConfig { info, common, engine: None, probe: None, flags_in_effect: Vec::new(), openmetrics: true }
     }
 }
 
@@ -243,7 +248,7 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     }
     families.extend(own.into_sorted());
     families.sort_by(|a, b| a.name.cmp(&b.name));
-    respond(req.headers(), &families)
+    respond(req.headers(), &families, st.cfg.openmetrics)
 }
 
 async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -276,12 +281,15 @@ async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
         params: Arc::new(extra),
     };
     let res = route.engine.scrape(ctx, Filter::All).await;
-    respond(req.headers(), &res.families)
+    respond(req.headers(), &res.families, st.cfg.openmetrics)
 }
 
-/// Encodes `families` in the negotiated format, gzipped when accepted.
-fn respond(headers: &HeaderMap, families: &[MetricFamily]) -> Response {
-    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+/// Encodes `families` in the negotiated format (text 0.0.4 only, without `openmetrics`), gzipped when accepted.
+fn respond(headers: &HeaderMap, families: &[MetricFamily], openmetrics: bool) -> Response {
+    let format = match openmetrics {
+        true => Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())),
+        false => Format::Text004,
+    };
     let body = encode::encode(format, families);
     let gzip = encode::accepts_gzip(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
     let mut builder = Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, format.content_type());
@@ -475,6 +483,17 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn openmetrics_only_when_the_exporter_offers_it() {
+        let mut headers = HeaderMap::new();
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                          text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        headers.insert(header::ACCEPT, HeaderValue::from_static(prometheus));
+        let content_type = |r: &Response| r.headers()[header::CONTENT_TYPE].to_str().unwrap_or_default().to_owned();
+        assert!(content_type(&respond(&headers, &[], true)).starts_with("application/openmetrics-text"));
+        assert!(content_type(&respond(&headers, &[], false)).starts_with("text/plain; version=0.0.4"));
+    }
 
     #[test]
     fn timeout_from_header() {
