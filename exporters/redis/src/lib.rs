@@ -57,6 +57,9 @@ pub fn parse_args(argv: Vec<OsString>) -> Result<Parsed<Args>, clap::Error> {
 
 /// Builds what every scrape shares from the flags.
 pub fn shared(a: &Args) -> anyhow::Result<Shared> {
+    if !oxporter_core::model::is_valid_metric_name(&format!("{}_up", a.namespace)) {
+        anyhow::bail!("--namespace {:?} cannot start a metric name (letters, digits, '_' and ':')", a.namespace);
+    }
     let parse = |flag: &str, v: &str| parse_key_arg(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
     let checks = KeyChecks {
         keys: parse("check-keys", &a.check_keys)?,
@@ -126,7 +129,16 @@ pub fn server_config(parsed: &Parsed<Args>, shared: Arc<Shared>) -> ServerConfig
     if a.redis_only_metrics {
         common.disable_exporter_metrics = true;
     }
-    let mut cfg = ServerConfig::new(INFO, common);
+    // `<ns>_exporter_build_info` on /metrics follows --namespace, as redis_exporter's does (probe answers get it
+    // renamed with the rest of the scrape). Leaked once at start-up: ExporterInfo holds static strings.
+    let info = match a.namespace.as_str() {
+        "redis" => INFO,
+        ns => ExporterInfo { namespace: Box::leak(ns.to_owned().into_boxed_str()), ..INFO },
+    };
+    let mut cfg = ServerConfig::new(info, common);
+    // redis_exporter answers text 0.0.4 whatever Prometheus asks for; so do we, so that Prometheus stores the same
+    // label values (`quantile="99"`, not OpenMetrics' `"99.0"`) and dashboards keep matching.
+    cfg.openmetrics = false;
     // An empty --redis.addr means probes only, as with redis_exporter: /metrics then has no Redis to scrape.
     if !a.redis_addr.trim().is_empty() {
         cfg.engine = Some(engine(&shared, Some(a.redis_addr.clone())));

@@ -1,7 +1,7 @@
 //! Every metric the dashboards query is exported: ours (dashboards/redis.json) and, with
 //! `$OXPORTER_REFERENCE_DIR`, grafana.com 763 and the redis-mixin overview. Names are taken from every query and
-//! checked against real scrapes of a primary, a replica and a cluster node. (Running the queries through a real
-//! Prometheus is the job of the end-to-end suite.)
+//! checked against real scrapes of a primary, a replica and a cluster node. (That every query returns data
+//! through a real Prometheus is `dashboards_prometheus.rs`.)
 
 #![allow(clippy::expect_used)]
 

@@ -332,3 +332,38 @@ fn key_checks() {
     assert_eq!(value(&body, "redis_key_size", &[("key", "num")]), Some(2.0), "{body}");
     assert_eq!(value(&body, "redis_key_value", &[("key", "num")]), None);
 }
+
+/// `--namespace` renames every family, the build info included, on `/metrics` and on `/scrape`; and, as
+/// redis_exporter, the answer is text 0.0.4 even when Prometheus prefers OpenMetrics, so summary quantiles keep
+/// redis_exporter's label values (`quantile="99"`, which OpenMetrics would write as `99.0`).
+#[test]
+fn namespace_renames_everything_and_prometheus_gets_text() {
+    let redis = RedisServer::start();
+    redis.cli(&["SET", "a", "1"]);
+    let exp = Exporter::start(&["--redis.addr", &redis.url(), "--namespace", "cache"]);
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;\
+                             q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for path in ["/metrics".to_owned(), format!("/scrape?target={}", enc(&redis.url()))] {
+        let url = format!("http://127.0.0.1:{}{path}", exp.port);
+        let r = oxporter_testkit::http::must_get(&url, &[("Accept", prometheus_accept)]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"), "{path}");
+        let body = r.text();
+        assert_eq!(value(&body, "cache_up", &[]), Some(1.0), "{path}: {body}");
+        assert_eq!(value(&body, "cache_exporter_build_info", &[]), Some(1.0), "{path}: {body}");
+        assert!(value(&body, "cache_latency_percentiles_usec", &[("cmd", "set"), ("quantile", "99")]).is_some());
+        let stray: Vec<String> = families(&body).into_keys().filter(|k| k.starts_with("redis_")).collect();
+        assert!(stray.is_empty(), "{path}: not renamed: {stray:?}");
+    }
+}
+
+#[test]
+fn a_namespace_that_cannot_start_a_metric_name_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxporter-redis"))
+        .args(["--namespace", "my-cache", "--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .expect("run oxporter-redis");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--namespace") && stderr.contains("my-cache"), "{stderr}");
+}
