@@ -92,18 +92,32 @@ impl std::fmt::Debug for ConnectOptions {
     }
 }
 
+/// What a set-up command was, to name its failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Auth,
+    Select,
+    Name,
+}
+
 /// An open connection.
 pub struct Conn {
     io: Connection,
+    /// Bytes read; replies before `pos` are parsed already.
     buf: Vec<u8>,
+    pos: usize,
     out: Vec<u8>,
+    /// AUTH, SELECT and SETNAME, sent in front of the first pipeline (one round trip less per scrape); their
+    /// failures are reported as [`ClientError::Auth`] and [`ClientError::Select`] by that first call.
+    setup: Vec<(Setup, Cmd)>,
     /// Set once a call failed: replies may be pending or half read, so the connection must not be used again.
     /// `Some(true)` when it failed by timing out.
     broken: Option<bool>,
 }
 
 impl Conn {
-    /// Connects, authenticates, selects the database and names the connection, all before `deadline`.
+    /// Connects before `deadline`. Authentication, the database and the connection name go out with the first
+    /// [`Conn::pipeline`] (or [`Conn::query`]), whose result reports their failures.
     pub async fn connect(target: &Target, opts: &ConnectOptions, deadline: Instant) -> Result<Conn, ClientError> {
         let addr = target.redacted();
         let (endpoint, tls) = match &target.addr {
@@ -121,43 +135,25 @@ impl Conn {
             Addr::Unix(path) => (Endpoint::Unix(std::path::Path::new(path)), None),
         };
         let io = Connection::open(endpoint, tls, addr, deadline).await?;
-        let mut conn = Conn { io, buf: Vec::with_capacity(16 * 1024), out: Vec::new(), broken: None };
-
-        // AUTH, SELECT and SETNAME go out in one round trip.
-        let user = opts.user.clone().or_else(|| target.user.clone());
-        let password = opts.password.clone().or_else(|| target.password.clone());
+        let user = opts.user.as_ref().or(target.user.as_ref());
+        let password = opts.password.as_ref().or(target.password.as_ref());
         let mut setup = Vec::new();
-        if let Some(pw) = &password {
-            setup.push(match &user {
-                Some(u) => Cmd::new(&["AUTH", u.as_str(), pw.as_str()]),
-                None => Cmd::new(&["AUTH", pw.as_str()]),
-            });
+        if let Some(pw) = password {
+            setup.push((
+                Setup::Auth,
+                match user {
+                    Some(u) => Cmd::new(&["AUTH", u.as_str(), pw.as_str()]),
+                    None => Cmd::new(&["AUTH", pw.as_str()]),
+                },
+            ));
         }
         if let Some(db) = target.db {
-            setup.push(Cmd::new(&["SELECT".to_owned(), db.to_string()]));
+            setup.push((Setup::Select, Cmd::new(&["SELECT".to_owned(), db.to_string()])));
         }
         if let Some(name) = &opts.client_name {
-            setup.push(Cmd::new(&["CLIENT", "SETNAME", name.as_str()]));
+            setup.push((Setup::Name, Cmd::new(&["CLIENT", "SETNAME", name.as_str()])));
         }
-        if setup.is_empty() {
-            return Ok(conn);
-        }
-        let replies = conn.pipeline(&setup, deadline).await?;
-        let mut replies = replies.into_iter();
-        if password.is_some()
-            && let Some(Value::Error(e)) = replies.next()
-        {
-            return Err(ClientError::Auth(e));
-        }
-        if target.db.is_some()
-            && let Some(Value::Error(e)) = replies.next()
-        {
-            return Err(ClientError::Select(e));
-        }
-        if let Some(Value::Error(e)) = replies.next() {
-            tracing::debug!(error = %e, "CLIENT SETNAME failed");
-        }
-        Ok(conn)
+        Ok(Conn { io, buf: Vec::with_capacity(16 * 1024), pos: 0, out: Vec::new(), setup, broken: None })
     }
 
     /// Sends `cmds` in one write and reads one reply per command. Error replies are returned as
@@ -177,15 +173,27 @@ impl Conn {
     }
 
     async fn pipeline_inner(&mut self, cmds: &[Cmd], deadline: Instant) -> Result<Vec<Value>, ClientError> {
+        let setup = std::mem::take(&mut self.setup);
         self.out.clear();
-        for c in cmds {
+        for c in setup.iter().map(|(_, c)| c).chain(cmds) {
             resp::encode_command(&mut self.out, &c.0);
         }
         self.io.write_all(&self.out, deadline).await?;
+        for (kind, _) in &setup {
+            match (kind, self.read_reply(deadline).await?) {
+                (Setup::Auth, Value::Error(e)) => return Err(ClientError::Auth(e)),
+                (Setup::Select, Value::Error(e)) => return Err(ClientError::Select(e)),
+                (Setup::Name, Value::Error(e)) => tracing::debug!(error = %e, "CLIENT SETNAME failed"),
+                _ => {}
+            }
+        }
         let mut replies = Vec::with_capacity(cmds.len());
         for _ in cmds {
             replies.push(self.read_reply(deadline).await?);
         }
+        // Every reply of the pipeline is parsed: drop them from the buffer at once.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
         Ok(replies)
     }
 
@@ -198,9 +206,11 @@ impl Conn {
     async fn read_reply(&mut self, deadline: Instant) -> Result<Value, ClientError> {
         let mut scanner = Scanner::new();
         loop {
-            if let Some(len) = scanner.frame_len(&self.buf)? {
-                let (value, used) = resp::parse(&self.buf[..len])?.ok_or(ProtocolError::BadNumber)?;
-                self.buf.drain(..used.max(len));
+            let unread = self.buf.get(self.pos..).unwrap_or_default();
+            if let Some(len) = scanner.frame_len(unread)? {
+                let frame = unread.get(..len).unwrap_or_default();
+                let (value, used) = resp::parse(frame)?.ok_or(ProtocolError::BadNumber)?;
+                self.pos += used.max(len);
                 return Ok(value);
             }
             self.io.read_more(&mut self.buf, MAX_BUFFER, deadline).await?;

@@ -1,64 +1,72 @@
 //! `INFO ALL` parsing and the table of which INFO field becomes which metric, as redis_exporter 1.45 maps them
 //! (names, and gauge or counter).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::resp::parse_go_float;
 
-/// One `key:value` line of an INFO reply with the section it appeared in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+/// One `key:value` line of an INFO reply with the section it appeared in, borrowed from the reply text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
     /// Section name from the last `# Section` header (`Server`, `Replication`, …), empty before any header.
-    pub section: String,
+    pub section: &'a str,
     /// The key.
-    pub key: String,
+    pub key: &'a str,
     /// The value, unparsed.
-    pub value: String,
+    pub value: &'a str,
 }
 
 /// A parsed INFO reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Info {
+pub struct Info<'a> {
     /// Every field in reply order.
-    pub fields: Vec<Field>,
+    pub fields: Vec<Field<'a>>,
 }
 
 /// INFO replies larger than this are cut: real ones are a few tens of KiB even with thousands of commands.
 pub const MAX_INFO_LEN: usize = 16 * 1024 * 1024;
 
 /// Parses an INFO reply. Tolerates `\n` or `\r\n`, blank lines, lines without a colon and any garbage: such
-/// lines are skipped, never an error.
-pub fn parse(text: &str) -> Info {
-    let text = match text.char_indices().nth(MAX_INFO_LEN) {
-        Some((i, _)) => &text[..i],
-        None => text,
+/// lines are skipped, never an error. Nothing is copied: the fields point into `text`.
+pub fn parse(text: &str) -> Info<'_> {
+    let text = if text.len() > MAX_INFO_LEN {
+        // Cut at a character boundary at or below the limit.
+        let mut end = MAX_INFO_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    } else {
+        text
     };
-    let mut section = String::new();
-    let mut fields = Vec::new();
+    let mut section = "";
+    // A Redis 7 INFO ALL has a few hundred fields.
+    let mut fields = Vec::with_capacity(text.len() / 24);
     for line in text.lines() {
         let line = line.trim();
         if let Some(name) = line.strip_prefix("# ") {
-            section = name.trim().to_owned();
+            section = name.trim();
             continue;
         }
         if line.len() < 2 {
             continue;
         }
         let Some((key, value)) = line.split_once(':') else { continue };
-        fields.push(Field { section: section.clone(), key: key.to_owned(), value: value.to_owned() });
+        fields.push(Field { section, key, value });
     }
     Info { fields }
 }
 
-impl Info {
+impl<'a> Info<'a> {
     /// The value of the first field called `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|f| f.key == key).map(|f| f.value.as_str())
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.fields.iter().find(|f| f.key == key).map(|f| f.value)
     }
 
     /// The fields of one section.
-    pub fn section<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
+    pub fn section<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Field<'a>> + 's {
         self.fields.iter().filter(move |f| f.section == name)
     }
 
@@ -246,18 +254,41 @@ pub enum Kind {
     Counter,
 }
 
-static MAP: LazyLock<HashMap<&'static str, (&'static str, Kind)>> = LazyLock::new(|| {
+/// A mapped field's metric, with its full name and HELP text made once.
+#[derive(Debug)]
+struct Entry {
+    /// `redis_<name>`.
+    full: String,
+    /// `<name> metric`, redis_exporter's HELP text for these.
+    help: String,
+    kind: Kind,
+    /// Only with `--include-system-metrics`.
+    system: bool,
+}
+
+static MAP: LazyLock<HashMap<&'static str, Entry>> = LazyLock::new(|| {
+    let entry = |name: &str, kind, system| Entry {
+        full: format!("redis_{name}"),
+        help: format!("{name} metric"),
+        kind,
+        system,
+    };
     let mut m = HashMap::new();
-    m.extend(GAUGES.iter().map(|(k, v)| (*k, (*v, Kind::Gauge))));
-    m.extend(COUNTERS.iter().map(|(k, v)| (*k, (*v, Kind::Counter))));
+    m.extend(GAUGES.iter().map(|(k, v)| (*k, entry(v, Kind::Gauge, false))));
+    m.extend(COUNTERS.iter().map(|(k, v)| (*k, entry(v, Kind::Counter, false))));
+    m.extend(SYSTEM_GAUGES.iter().map(|(k, v)| (*k, entry(v, Kind::Gauge, true))));
+    // Reported in seconds, as redis_exporter does.
+    m.insert("latest_fork_usec", entry("latest_fork_seconds", Kind::Gauge, false));
     m
 });
 
-/// What a field becomes: metric name (without namespace), type, and the value scale.
+/// What a field becomes: metric name (with the `redis_` namespace) and HELP text, type, and the value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
-    /// Metric name without the namespace.
-    pub name: String,
+    /// Metric name with the namespace (`redis_memory_used_bytes`).
+    pub name: Cow<'static, str>,
+    /// HELP text (`memory_used_bytes metric`).
+    pub help: Cow<'static, str>,
     /// Gauge or counter.
     pub kind: Kind,
     /// The value.
@@ -265,24 +296,23 @@ pub struct Mapped {
 }
 
 /// Maps one INFO field the way redis_exporter's generic path does: fields in the tables, plus any `cluster_*`
-/// field under its own (sanitised) name as a gauge. `None` for fields it ignores or cannot parse.
+/// field under its own (sanitised) name as a gauge. `None` for fields it ignores or cannot parse. Names of table
+/// fields are static: mapping allocates nothing.
 pub fn map_field(key: &str, value: &str, include_system: bool) -> Option<Mapped> {
-    let (name, kind) = match MAP.get(key) {
-        Some((name, kind)) => ((*name).to_owned(), *kind),
-        None if include_system && SYSTEM_GAUGES.iter().any(|(k, _)| *k == key) => {
-            (SYSTEM_GAUGES.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())?, Kind::Gauge)
+    let (name, help, kind) = match MAP.get(key) {
+        Some(e) if e.system && !include_system => return None,
+        Some(e) => (Cow::Borrowed(e.full.as_str()), Cow::Borrowed(e.help.as_str()), e.kind),
+        None if key.starts_with("cluster_") => {
+            let short = oxporter_core::model::sanitize_name(key);
+            (Cow::Owned(format!("redis_{short}")), Cow::Owned(format!("{short} metric")), Kind::Gauge)
         }
-        None if key.starts_with("cluster_") => (oxporter_core::model::sanitize_name(key), Kind::Gauge),
         None => return None,
     };
     let mut value = parse_value(value)?;
-    let name = if name == "latest_fork_usec" {
+    if key == "latest_fork_usec" {
         value /= 1e6;
-        "latest_fork_seconds".to_owned()
-    } else {
-        name
-    };
-    Some(Mapped { name, kind, value })
+    }
+    Some(Mapped { name, help, kind, value })
 }
 
 #[cfg(test)]
@@ -294,21 +324,24 @@ mod tests {
         let info = parse("# Server\r\nredis_version:7.0.15\r\n\r\nnot a field\r\n# Stats\nkeyspace_hits:3\nx:\n:y\n");
         assert_eq!(info.get("redis_version"), Some("7.0.15"));
         assert_eq!(info.section("Stats").count(), 3);
-        assert_eq!(info.fields[1], Field { section: "Stats".into(), key: "keyspace_hits".into(), value: "3".into() });
+        assert_eq!(info.fields[1], Field { section: "Stats", key: "keyspace_hits", value: "3" });
     }
 
     #[test]
     fn maps_like_redis_exporter() {
         let m = map_field("used_memory", "1024", false).expect("mapped");
-        assert_eq!((m.name.as_str(), m.kind, m.value), ("memory_used_bytes", Kind::Gauge, 1024.0));
+        assert_eq!(
+            (m.name.as_ref(), m.help.as_ref(), m.kind, m.value),
+            ("redis_memory_used_bytes", "memory_used_bytes metric", Kind::Gauge, 1024.0)
+        );
         let m = map_field("keyspace_hits", "3", false).expect("mapped");
-        assert_eq!((m.name.as_str(), m.kind), ("keyspace_hits_total", Kind::Counter));
+        assert_eq!((m.name.as_ref(), m.kind), ("redis_keyspace_hits_total", Kind::Counter));
         let m = map_field("latest_fork_usec", "2500", false).expect("mapped");
-        assert_eq!((m.name.as_str(), m.value), ("latest_fork_seconds", 0.0025));
+        assert_eq!((m.name.as_ref(), m.value), ("redis_latest_fork_seconds", 0.0025));
         assert_eq!(map_field("rdb_last_bgsave_status", "ok", false).map(|m| m.value), Some(1.0));
         assert_eq!(map_field("aof_last_write_status", "err", false).map(|m| m.value), Some(0.0));
         assert_eq!(map_field("cluster_state", "fail", false).map(|m| m.value), Some(0.0));
-        assert_eq!(map_field("cluster_enabled", "0", false).map(|m| m.name), Some("cluster_enabled".into()));
+        assert_eq!(map_field("cluster_enabled", "0", false).map(|m| m.name), Some("redis_cluster_enabled".into()));
         assert_eq!(map_field("redis_version", "7.0.15", false), None);
         assert_eq!(map_field("used_memory", "lots", false), None);
         assert_eq!(map_field("total_system_memory", "1", false), None);
@@ -336,7 +369,7 @@ mod tests {
             }
             let info = parse(&s);
             for f in &info.fields {
-                let _ = map_field(&f.key, &f.value, true);
+                let _ = map_field(f.key, f.value, true);
             }
         }
     }

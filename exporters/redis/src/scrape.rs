@@ -182,8 +182,7 @@ impl RedisCollector {
         for r in replies.iter().take(info_at) {
             match r {
                 Value::Error(e) => tracing::debug!(error = %e, "CONFIG GET failed"),
-                r => {
-                    let items = r.clone().into_items().unwrap_or_default();
+                Value::Array(items) => {
                     for kv in items.chunks(2) {
                         if let [Value::Str(k), Value::Str(v)] = kv {
                             config.insert(
@@ -193,17 +192,33 @@ impl RedisCollector {
                         }
                     }
                 }
+                Value::Map(pairs) => {
+                    for (k, v) in pairs {
+                        if let (Value::Str(k), Value::Str(v)) = (k, v) {
+                            config.insert(
+                                String::from_utf8_lossy(k).into_owned(),
+                                String::from_utf8_lossy(v).into_owned(),
+                            );
+                        }
+                    }
+                }
+                _ => {}
             }
         }
-        let info_text = match replies.get(info_at) {
-            Some(Value::Str(s)) if !s.is_empty() => String::from_utf8_lossy(s).into_owned(),
+        let fallback;
+        let info_bytes: &[u8] = match replies.get(info_at) {
+            Some(Value::Str(s)) if !s.is_empty() => s,
             // Very old servers know no INFO ALL.
             _ => match conn.query(Cmd::new(&["INFO"]), deadline).await? {
-                Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
+                Value::Str(s) => {
+                    fallback = s;
+                    &fallback
+                }
                 Value::Error(e) => return Err(ScrapeError::Info(e)),
                 _ => return Err(ScrapeError::Info("unexpected reply".into())),
             },
         };
+        let info_text = String::from_utf8_lossy(info_bytes);
         let info = info::parse(&info_text);
 
         let cluster_info = if info.cluster_enabled() {
@@ -274,8 +289,11 @@ impl Collector for RedisCollector {
             };
             let checks = self.checks_for(ctx);
             let deadline = ctx.deadline.checked_sub(margin(ctx.remaining())).unwrap_or(ctx.deadline);
-            let mut snap = Snapshot::new();
-            let result = self.scrape(&raw, &checks, deadline, &mut snap).await;
+            // With the default namespace the metrics go straight into `out`; another one needs a renaming pass.
+            let renamed = self.shared.namespace != "redis";
+            let mut own = Snapshot::new();
+            let snap = if renamed { &mut own } else { &mut *out };
+            let result = self.scrape(&raw, &checks, deadline, snap).await;
             let (up, err) = match &result {
                 Ok(()) => (1.0, ""),
                 Err(e) => {
@@ -307,9 +325,11 @@ impl Collector for RedisCollector {
             snap.counter("redis_target_scrape_request_errors_total", "Errors in requests to the exporter")
                 .sample(&[], TARGET_ERRORS.load(Ordering::Relaxed) as f64);
             if self.fixed_target.is_none() && self.shared.build_info {
-                oxporter_core::process::add_build_info(&mut snap, &crate::INFO);
+                oxporter_core::process::add_build_info(snap, &crate::INFO);
             }
-            out.merge(rename(snap, &self.shared.namespace));
+            if renamed {
+                out.merge(rename(own, &self.shared.namespace));
+            }
             Ok(())
         })
     }

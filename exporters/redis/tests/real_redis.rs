@@ -31,6 +31,10 @@ fn standalone_with_data_in_several_databases() {
     redis.cli(&["-n", "3", "RPUSH", "l", "x", "y"]);
     let _ = redis.try_cli(&["NOSUCHCOMMAND"]);
     let exp = Exporter::start(&["--redis.addr", &redis.url()]);
+    // Redis estimates avg_ttl in its background expire cycle (every 100 ms): 0 until that ran once.
+    eventually(Duration::from_secs(5), || {
+        value(&exp.get("/metrics").1, "redis_db_avg_ttl_seconds", &[("db", "db1")]).is_some_and(|t| t > 0.0)
+    });
     let (status, body) = exp.get("/metrics");
     assert_eq!(status, 200);
     assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");

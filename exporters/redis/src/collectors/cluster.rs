@@ -13,7 +13,7 @@ pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
         let mut parts = line.trim_end_matches('\r').split(':');
         let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) else { continue };
         if let Some(m) = map_field(key, value, false) {
-            out.gauge(format!("redis_{}", m.name), format!("{} metric", m.name)).sample(&[], m.value);
+            out.gauge(m.name, m.help).sample(&[], m.value);
         }
     }
 }

@@ -12,17 +12,17 @@ const OWNED_SECTIONS: &[&str] = &["Commandstats", "Latencystats", "Errorstats", 
 /// Writes the mapped INFO fields.
 pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
     for f in &input.info.fields {
-        if OWNED_SECTIONS.contains(&f.section.as_str()) {
+        if OWNED_SECTIONS.contains(&f.section) {
             continue;
         }
-        if f.section == "Replication" && replication::consumes(&f.key, &f.value) {
+        if f.section == "Replication" && replication::consumes(f.key, f.value) {
             continue;
         }
-        let Some(m) = map_field(&f.key, &f.value, input.settings.include_system_metrics) else { continue };
+        let Some(m) = map_field(f.key, f.value, input.settings.include_system_metrics) else { continue };
         let ty = match m.kind {
             Kind::Gauge => MetricType::Gauge,
             Kind::Counter => MetricType::Counter,
         };
-        out.family(format!("redis_{}", m.name), format!("{} metric", m.name), ty).sample(&[], m.value);
+        out.family(m.name, m.help, ty).sample(&[], m.value);
     }
 }

@@ -47,8 +47,8 @@ pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
         if !f.key.starts_with("db") {
             continue;
         }
-        let Some(s) = parse_db(&f.value) else { continue };
-        let db = f.key.as_str();
+        let Some(s) = parse_db(f.value) else { continue };
+        let db = f.key;
         out.gauge("redis_db_keys", "Total number of keys by DB").sample(&[("db", db)], s.keys);
         out.gauge("redis_db_keys_expiring", "Total number of expiring keys by DB").sample(&[("db", db)], s.expires);
         if let Some(ttl) = s.avg_ttl_ms {
@@ -57,7 +57,7 @@ pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
         if let Some(c) = s.cached_keys {
             out.gauge("redis_db_keys_cached", "Total number of cached keys by DB").sample(&[("db", db)], c);
         }
-        seen.insert(f.key.clone());
+        seen.insert(f.key);
     }
     // redis_exporter 1.45 always reports its key-group scrape time, 0 without --check-key-groups (which
     // oxporter-redis does not support), so dashboards reading it keep working.
@@ -77,7 +77,7 @@ pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
     };
     for i in 0..count.min(MAX_PADDED_DBS) {
         let db = format!("db{i}");
-        if !seen.contains(&db) {
+        if !seen.contains(db.as_str()) {
             out.gauge("redis_db_keys", "Total number of keys by DB").sample(&[("db", &db)], 0.0);
             out.gauge("redis_db_keys_expiring", "Total number of expiring keys by DB").sample(&[("db", &db)], 0.0);
         }

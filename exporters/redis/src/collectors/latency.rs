@@ -35,30 +35,29 @@ pub fn parse_latest(v: &Value) -> Vec<(String, f64, f64)> {
 /// One command's histogram: name, calls, cumulative `(upper bound in usec, count)` buckets.
 pub type CommandHistogram = (String, u64, Vec<(f64, u64)>);
 
+/// The key-value pairs of a reply: a RESP3 map, or a RESP2 array of alternating keys and values.
+fn pairs(v: &Value) -> Vec<(&Value, &Value)> {
+    match v {
+        Value::Array(a) => a.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
+        Value::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Parses `LATENCY HISTOGRAM`: per command, the calls and the cumulative `(bucket upper bound usec, count)` list.
 pub fn parse_histogram(v: &Value) -> Vec<CommandHistogram> {
-    let items: Vec<Value> = match v {
-        Value::Array(a) => a.clone(),
-        Value::Map(_) => v.clone().into_items().unwrap_or_default(),
-        _ => return Vec::new(),
-    };
     let mut out = Vec::new();
-    for pair in items.chunks(2) {
-        let [name, details] = pair else { continue };
+    for (name, details) in pairs(v) {
         let Some(cmd) = name.as_text() else { continue };
-        let Some(details) = details.clone().into_items() else { continue };
         let mut calls = None;
         let mut buckets = Vec::new();
-        for kv in details.chunks(2) {
-            let [k, v] = kv else { continue };
+        for (k, v) in pairs(details) {
             match k.as_text().as_deref() {
                 Some("calls") => calls = v.as_i64().and_then(|c| u64::try_from(c).ok()),
                 Some("histogram_usec") => {
-                    let Some(flat) = v.clone().into_items() else { continue };
-                    for b in flat.chunks(2) {
-                        if let [bound, count] = b
-                            && let (Some(bound), Some(count)) = (bound.as_f64(), count.as_i64())
-                        {
+                    buckets.reserve(16);
+                    for (bound, count) in pairs(v) {
+                        if let (Some(bound), Some(count)) = (bound.as_f64(), count.as_i64()) {
                             buckets.push((bound, u64::try_from(count).unwrap_or(0)));
                         }
                     }
@@ -85,14 +84,14 @@ pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
         }
     }
     let Some(hist) = input.replies.get(1) else { return };
-    let usec: HashMap<String, f64> = input
+    let usec: HashMap<&str, f64> = input
         .info
         .section("Commandstats")
-        .filter_map(|f| commandstats::parse(&f.key, &f.value))
+        .filter_map(|f| commandstats::parse(f.key, f.value))
         .map(|s| (s.cmd, s.usec))
         .collect();
     for (cmd, calls, buckets) in parse_histogram(hist) {
-        let sum = usec.get(&cmd).copied().unwrap_or(0.0);
+        let sum = usec.get(cmd.as_str()).copied().unwrap_or(0.0);
         out.family("redis_commands_latencies_usec", "A histogram of latencies per command", MetricType::Histogram)
             .histogram(&[("cmd", &cmd)], HistogramValue { buckets, sum, count: calls });
     }

@@ -9,7 +9,7 @@ use oxporter_core::model::SummaryValue;
 use super::{Input, commandstats};
 
 /// Parses `latency_percentiles_usec_<cmd>:p50=…,p99=…` into the command and `(percentile, usec)` pairs.
-pub fn parse(key: &str, value: &str) -> Option<(String, Vec<(f64, f64)>)> {
+pub fn parse<'a>(key: &'a str, value: &str) -> Option<(&'a str, Vec<(f64, f64)>)> {
     let cmd = key.strip_prefix("latency_percentiles_usec_")?;
     let mut points = Vec::new();
     for kv in value.split(',') {
@@ -18,26 +18,26 @@ pub fn parse(key: &str, value: &str) -> Option<(String, Vec<(f64, f64)>)> {
         points.push((p, v.parse().ok()?));
     }
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Some((cmd.to_owned(), points))
+    Some((cmd, points))
 }
 
 /// Writes the summaries.
 pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
-    let stats: HashMap<String, commandstats::CmdStat> = input
+    let stats: HashMap<&str, commandstats::CmdStat> = input
         .info
         .section("Commandstats")
-        .filter_map(|f| commandstats::parse(&f.key, &f.value))
-        .map(|s| (s.cmd.clone(), s))
+        .filter_map(|f| commandstats::parse(f.key, f.value))
+        .map(|s| (s.cmd, s))
         .collect();
     for f in input.info.section("Latencystats") {
-        let Some((cmd, quantiles)) = parse(&f.key, &f.value) else { continue };
-        let Some(s) = stats.get(&cmd) else { continue };
+        let Some((cmd, quantiles)) = parse(f.key, f.value) else { continue };
+        let Some(s) = stats.get(cmd) else { continue };
         out.family(
             "redis_latency_percentiles_usec",
             "A summary of latency percentile distribution per command",
             oxporter_core::MetricType::Summary,
         )
-        .summary(&[("cmd", &cmd)], SummaryValue { quantiles, sum: s.usec, count: s.calls.max(0.0) as u64 });
+        .summary(&[("cmd", cmd)], SummaryValue { quantiles, sum: s.usec, count: s.calls.max(0.0) as u64 });
     }
 }
 

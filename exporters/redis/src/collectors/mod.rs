@@ -45,7 +45,7 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Input<'a> {
     /// The parsed `INFO ALL` reply.
-    pub info: &'a Info,
+    pub info: &'a Info<'a>,
     /// `CONFIG GET` results (name → value) for the few parameters asked.
     pub config: &'a HashMap<String, String>,
     /// The `CLUSTER INFO` reply, in cluster mode.

@@ -87,20 +87,20 @@ pub fn consumes(key: &str, value: &str) -> bool {
 
 /// Writes the replication metrics.
 pub fn extract(input: &Input<'_>, out: &mut Snapshot) {
-    let mut master_host = String::new();
-    let mut master_port = String::new();
+    let mut master_host = "";
+    let mut master_port = "";
     for f in &input.info.fields {
-        if master_field(&f.key, "host") {
-            master_host = f.value.clone();
+        if master_field(f.key, "host") {
+            master_host = f.value;
         }
-        if master_field(&f.key, "port") {
-            master_port = f.value.clone();
+        if master_field(f.key, "port") {
+            master_port = f.value;
         }
         if f.section != "Replication" {
             continue;
         }
-        let master = [("master_host", master_host.as_str()), ("master_port", master_port.as_str())];
-        match classify(&f.key, &f.value) {
+        let master = [("master_host", master_host), ("master_port", master_port)];
+        match classify(f.key, f.value) {
             Some(ReplField::LinkUp(up)) => {
                 out.gauge("redis_master_link_up", "Master link status on Redis slave")
                     .sample(&master, if up { 1.0 } else { 0.0 });
