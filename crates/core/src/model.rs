@@ -209,6 +209,11 @@ impl Snapshot {
     /// Moves every family of `other` into this snapshot, appending samples to families of the same name and type.
     /// A family whose name exists here with another type is dropped and its name returned, so the caller can log it.
     pub fn merge(&mut self, other: Snapshot) -> Vec<String> {
+        if self.families.is_empty() {
+            // Nothing to merge with (an engine's first or only collector): take it whole, index included.
+            *self = other;
+            return Vec::new();
+        }
         let mut conflicts = Vec::new();
         for fam in other.families {
             match self.index.get(&fam.name) {
@@ -223,6 +228,13 @@ impl Snapshot {
             }
         }
         conflicts
+    }
+
+    /// Makes room for `additional` more families, so that a collector that knows roughly how many it writes
+    /// does not grow (and rehash) the name index step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.families.reserve(additional);
+        self.index.reserve(additional);
     }
 
     /// The families in insertion order.
@@ -324,6 +336,20 @@ mod tests {
         assert_eq!(s.families().len(), 1);
         assert_eq!(s.families()[0].metric_type, MetricType::Gauge);
         assert_eq!(s.families()[0].samples.len(), 2);
+    }
+
+    #[test]
+    fn merge_into_an_empty_snapshot_keeps_the_index() {
+        let mut other = Snapshot::new();
+        other.gauge("a", "").sample(&[], 1.0);
+        other.counter("b", "").sample(&[], 2.0);
+        let mut s = Snapshot::new();
+        s.reserve(8);
+        assert!(s.merge(other).is_empty());
+        assert_eq!(s.get("b").map(|f| f.samples.len()), Some(1));
+        s.gauge("a", "").sample(&[("l", "v")], 3.0);
+        assert_eq!(s.families().len(), 2);
+        assert_eq!(s.get("a").map(|f| f.samples.len()), Some(2));
     }
 
     #[test]

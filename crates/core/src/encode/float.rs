@@ -17,12 +17,26 @@ pub fn write_go_float(out: &mut String, v: f64) {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
     }
-    // Rust's `{:e}` gives the shortest round-trip digits, as Go's does: "d.ddde[-]x".
-    let mut buf = String::with_capacity(32);
-    let _ = write!(buf, "{:e}", v.abs());
-    let (mantissa, exp) = buf.split_once('e').unwrap_or((&buf, "0"));
+    // Most samples are whole numbers below a million (counts, bytes of small things, ids): Go writes those as
+    // plain integers, and so can we without going through the float formatter.
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        write_u64(out, v.abs() as u64);
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits, as Go's does: "d.ddde[-]x". At most 24 bytes for an f64,
+    // so a buffer on the stack does.
+    let mut buf = StackBuf::default();
+    if write!(buf, "{:e}", v.abs()).is_err() {
+        // Cannot happen for a finite f64; fall back to the allocating path rather than writing nothing.
+        let _ = write!(out, "{v}");
+        return;
+    }
+    let text = buf.as_str();
+    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     if v.is_sign_negative() {
         out.push('-');
     }
@@ -30,22 +44,60 @@ pub fn write_go_float(out: &mut String, v: f64) {
         out.push_str(mantissa);
         out.push('e');
         out.push(if exp < 0 { '-' } else { '+' });
-        let _ = write!(out, "{:02}", exp.abs());
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        write_u64(out, u64::from(e));
         return;
     }
+    // `{:e}` writes one digit before the point: "1.25" has the digits "125".
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let nd = (int.len() + frac.len()) as i32;
     let dp = exp + 1; // position of the decimal point relative to the digits
-    let nd = digits.len() as i32;
     if dp <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-dp) as usize));
-        out.push_str(&digits);
+        out.push_str(int);
+        out.push_str(frac);
     } else if dp >= nd {
-        out.push_str(&digits);
+        out.push_str(int);
+        out.push_str(frac);
         out.extend(std::iter::repeat_n('0', (dp - nd) as usize));
     } else {
-        out.push_str(&digits[..dp as usize]);
+        let split = (dp as usize).saturating_sub(int.len()).min(frac.len());
+        out.push_str(int);
+        out.push_str(frac.get(..split).unwrap_or_default());
         out.push('.');
-        out.push_str(&digits[dp as usize..]);
+        out.push_str(frac.get(split..).unwrap_or_default());
+    }
+}
+
+/// A small formatting buffer on the stack.
+struct StackBuf {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Default for StackBuf {
+    fn default() -> Self {
+        StackBuf { bytes: [0; 40], len: 0 }
+    }
+}
+
+impl StackBuf {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -60,8 +112,20 @@ pub fn write_om_float(out: &mut String, v: f64) {
 }
 
 /// Appends an unsigned integer.
-pub fn write_u64(out: &mut String, v: u64) {
-    let _ = write!(out, "{v}");
+pub fn write_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -96,12 +160,90 @@ mod tests {
             (12.5, "12.5"),
             (999999.0, "999999"),
             (100.25, "100.25"),
+            (-123456.0, "-123456"),
+            (-999999.0, "-999999"),
+            (-1_000_000.0, "-1e+06"),
+            (-0.0, "-0"),
+            (-2.5, "-2.5"),
+            (1e21, "1e+21"),
+            (123456.5, "123456.5"),
+            (0.000123, "0.000123"),
+            (1.0e-7, "1e-07"),
+            (-1.5e-10, "-1.5e-10"),
+            (4503599627370497.0, "4.503599627370497e+15"),
+            (18446744073709551615.0, "1.8446744073709552e+19"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (f64::NAN, "NaN"),
         ];
         for (v, want) in cases {
             assert_eq!(g(*v), *want, "formatting {v}");
+        }
+    }
+
+    /// The straightforward version (two allocations per value), kept to check the fast one against.
+    fn reference(v: f64) -> String {
+        let mut out = String::new();
+        if v.is_nan() || v.is_infinite() || v == 0.0 {
+            write_go_float(&mut out, v);
+            return out;
+        }
+        let buf = format!("{:e}", v.abs());
+        let (mantissa, exp) = buf.split_once('e').unwrap_or((&buf, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        if v.is_sign_negative() {
+            out.push('-');
+        }
+        if !(-4..6).contains(&exp) {
+            out.push_str(&format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()));
+            return out;
+        }
+        let (dp, nd) = (exp + 1, digits.len() as i32);
+        if dp <= 0 {
+            out.push_str("0.");
+            out.push_str(&"0".repeat((-dp) as usize));
+            out.push_str(&digits);
+        } else if dp >= nd {
+            out.push_str(&digits);
+            out.push_str(&"0".repeat((dp - nd) as usize));
+        } else {
+            out.push_str(&digits[..dp as usize]);
+            out.push('.');
+            out.push_str(&digits[dp as usize..]);
+        }
+        out
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_reference() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50_000 {
+            let r = next();
+            let candidates = [
+                f64::from_bits(r),
+                (r % 2_000_000) as f64 - 1_000_000.0,
+                (r % 4_000_000) as f64 / 4.0 - 500_000.0,
+                (r % 1000) as f64 * 10f64.powi((r >> 20) as i32 % 30 - 15),
+            ];
+            for v in candidates {
+                assert_eq!(g(v), reference(v), "bits {:#x}", v.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn integers() {
+        for v in [0u64, 7, 10, 99, 100, 123_456_789, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
         }
     }
 

@@ -84,6 +84,10 @@ pub(crate) fn line(
 
 /// Escapes HELP text as text 0.0.4 requires: backslash and newline.
 fn escape_help(out: &mut String, help: &str) {
+    if !help.bytes().any(|b| b == b'\\' || b == b'\n') {
+        out.push_str(help);
+        return;
+    }
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -95,6 +99,11 @@ fn escape_help(out: &mut String, help: &str) {
 
 /// Escapes a label value: backslash, double quote and newline.
 pub(crate) fn escape_label_value(out: &mut String, v: &str) {
+    // Almost every value needs no escaping: copy it at once.
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
