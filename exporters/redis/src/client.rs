@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use oxporter_core::net::{Connection, Endpoint, NetError};
-use oxporter_core::tls::ClientTls;
+use oxporter_core::tls::{ClientTls, ClientTlsSettings};
 
 use crate::resp::{self, ProtocolError, Scanner, Value};
 use crate::target::{Addr, Target};
@@ -69,11 +69,37 @@ impl Cmd {
     }
 }
 
+/// The TLS configuration for `rediss://` targets, loaded when one is first scraped: loading the system's CA store
+/// costs time and memory that an exporter which never speaks TLS should not pay. Flags that ask for TLS load it at
+/// start-up instead ([`LazyTls::loaded`]), so their mistakes still stop the exporter there.
+#[derive(Debug, Default)]
+pub struct LazyTls {
+    settings: ClientTlsSettings,
+    loaded: std::sync::OnceLock<Result<ClientTls, String>>,
+}
+
+impl LazyTls {
+    /// Loaded on first use from `settings`.
+    pub fn new(settings: ClientTlsSettings) -> Self {
+        LazyTls { settings, loaded: std::sync::OnceLock::new() }
+    }
+
+    /// Already loaded.
+    pub fn loaded(settings: ClientTlsSettings, tls: ClientTls) -> Self {
+        LazyTls { settings, loaded: std::sync::OnceLock::from(Ok(tls)) }
+    }
+
+    /// The configuration, or why it cannot be loaded (the same answer every time).
+    pub fn get(&self) -> Result<&ClientTls, &str> {
+        self.loaded.get_or_init(|| self.settings.load().map_err(|e| e.to_string())).as_ref().map_err(String::as_str)
+    }
+}
+
 /// How to connect, besides the address.
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
-    /// TLS configuration for `rediss://` targets, with the name to verify server certificates against.
-    pub tls: Option<ClientTls>,
+    /// TLS for `rediss://` targets, with the name to verify server certificates against.
+    pub tls: std::sync::Arc<LazyTls>,
     /// ACL user (overrides the address's).
     pub user: Option<String>,
     /// Password (overrides the address's). Never logged.
@@ -85,7 +111,7 @@ pub struct ConnectOptions {
 impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectOptions")
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
             .finish()
@@ -122,13 +148,15 @@ impl Conn {
         let addr = target.redacted();
         let (endpoint, tls) = match &target.addr {
             Addr::Tcp { host, port } => {
-                let tls = match (&opts.tls, target.tls) {
-                    (_, false) => None,
-                    (Some(tls), true) => Some(tls),
-                    (None, true) => {
-                        let source = std::io::Error::other("no TLS configuration");
-                        return Err(NetError::Tls { addr, source }.into());
-                    }
+                let tls = match target.tls {
+                    false => None,
+                    true => match opts.tls.get() {
+                        Ok(tls) => Some(tls),
+                        Err(why) => {
+                            let source = std::io::Error::other(format!("no TLS configuration: {why}"));
+                            return Err(NetError::Tls { addr, source }.into());
+                        }
+                    },
                 };
                 (Endpoint::Tcp { host, port: *port }, tls)
             }
@@ -215,5 +243,24 @@ impl Conn {
             }
             self.io.read_more(&mut self.buf, MAX_BUFFER, deadline).await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod lazy_tls_tests {
+    use super::*;
+
+    #[test]
+    fn loaded_once_on_first_use() {
+        let bad = LazyTls::new(ClientTlsSettings {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..ClientTlsSettings::default()
+        });
+        let first = bad.get().expect_err("no such file").to_owned();
+        assert!(first.contains("/nonexistent/ca.pem"), "{first}");
+        assert_eq!(bad.get().expect_err("the same answer"), first);
+        // The system's store (or an empty one, on a machine without CA certificates) loads.
+        let system = LazyTls::new(ClientTlsSettings::default());
+        assert!(std::ptr::eq(system.get().expect("loads"), system.get().expect("loads")));
     }
 }

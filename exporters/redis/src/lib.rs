@@ -75,15 +75,13 @@ pub fn shared(a: &Args) -> anyhow::Result<Shared> {
         || a.tls_ca_cert_file.is_some()
         || a.tls_client_cert_file.is_some()
         || a.skip_tls_verification;
-    // Probes may name rediss:// targets, so build the TLS config whenever it can be built; fail only when the
-    // flags ask for TLS and it cannot.
-    let tls_config = match tls.load() {
-        Ok(c) => Some(c),
-        Err(e) if needs_tls => return Err(anyhow::Error::new(e).context("TLS to Redis")),
-        Err(e) => {
-            tracing::debug!(error = %e, "no TLS configuration for rediss:// probe targets");
-            None
-        }
+    // Flags that ask for TLS get it loaded now, so that a bad file stops the exporter at start-up; otherwise it is
+    // loaded when a probe first names a rediss:// target.
+    let tls_config = if needs_tls {
+        let loaded = tls.load().map_err(|e| anyhow::Error::new(e).context("TLS to Redis"))?;
+        crate::client::LazyTls::loaded(tls, loaded)
+    } else {
+        crate::client::LazyTls::new(tls)
     };
     let password_file = match (&a.redis_password_file, a.redis_password.is_empty()) {
         (Some(p), true) => Some(PasswordFile::load(p.clone())?),
@@ -98,7 +96,7 @@ pub fn shared(a: &Args) -> anyhow::Result<Shared> {
         },
         checks,
         connect: ConnectOptions {
-            tls: tls_config,
+            tls: Arc::new(tls_config),
             user: None,
             password: None,
             client_name: a.set_client_name.then(|| "redis_exporter".to_owned()),
@@ -175,7 +173,8 @@ pub fn main() -> anyhow::Result<()> {
     a.check_unsupported().map_err(anyhow::Error::msg)?;
     let shared = Arc::new(shared(a)?);
     let cfg = server_config(&parsed, shared);
-    oxporter_core::run::runtime()?.block_on(async {
+    // Scrapes wait on Redis and do little else: one thread serves them all (less memory, no cross-thread wake-ups).
+    oxporter_core::run::single_thread_runtime()?.block_on(async {
         tracing::info!(version = INFO.version, redis_addr = %target::strip_password(&a.redis_addr), "starting {}", INFO.binary);
         oxporter_core::server::serve(cfg).await
     })?;
