@@ -21,15 +21,15 @@ pub fn add_process_metrics(out: &mut Snapshot) {
         if let Some(vsize) = field(23) {
             out.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.").sample(&[], vsize);
         }
+        // Resident pages times the page size, as client_golang computes it (no read of /proc/self/status).
+        if let Some(pages) = field(24) {
+            out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
+                .sample(&[], pages * rustix::param::page_size() as f64);
+        }
         if let (Some(start_ticks), Some(btime)) = (field(22), boot_time()) {
             out.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.")
                 .sample(&[], btime + start_ticks / USER_HZ);
         }
-    }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
-        && let Some(kb) = status_kb(&status, "VmRSS:")
-    {
-        out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").sample(&[], kb * 1024.0);
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64);
@@ -45,13 +45,14 @@ pub fn add_process_metrics(out: &mut Snapshot) {
     }
 }
 
+/// The boot time from `/proc/stat`, read once: it never changes, and `/proc/stat` is costly for the kernel to
+/// produce on hosts with many CPUs and interrupts.
 fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
-}
-
-fn status_kb(status: &str, key: &str) -> Option<f64> {
-    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    static BOOT_TIME: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *BOOT_TIME.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// The soft limit of a `/proc/self/limits` row; "unlimited" is reported as 2^64-1, as client_golang does.

@@ -216,7 +216,7 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let exclude: Vec<String> = params.iter().filter(|(k, _)| k == "exclude[]").map(|(_, v)| v.clone()).collect();
     let timeout = scrape_timeout(req.headers(), st.cfg.common.scrape_timeout);
 
-    let mut families: Vec<MetricFamily> = Vec::new();
+    let mut scraped = None;
     if let Some(engine) = &st.cfg.engine {
         let filter = match engine.filter(collect, exclude) {
             Ok(f) => f,
@@ -231,8 +231,7 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
             target: None,
             params: Arc::new(Vec::new()),
         };
-        let res = engine.scrape(ctx, filter).await;
-        families.extend(res.families.iter().cloned());
+        scraped = Some(engine.scrape(ctx, filter).await);
     }
     let mut own = Snapshot::new();
     process::add_build_info(&mut own, &st.cfg.info);
@@ -246,7 +245,10 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
             .sample(&[("code", "500")], st.stats.error.load(Ordering::Relaxed) as f64)
             .sample(&[("code", "503")], st.stats.unavailable.load(Ordering::Relaxed) as f64);
     }
-    families.extend(own.into_sorted());
+    let own = own.into_sorted();
+    // The scrape result is shared with concurrent scrapes (single-flight): encode it by reference, merged in name
+    // order with our own few families.
+    let mut families: Vec<&MetricFamily> = scraped.iter().flat_map(|r| r.families.iter()).chain(own.iter()).collect();
     families.sort_by(|a, b| a.name.cmp(&b.name));
     respond(req.headers(), &families, st.cfg.openmetrics)
 }
@@ -281,16 +283,17 @@ async fn probe(State(st): State<Arc<AppState>>, req: Request) -> Response {
         params: Arc::new(extra),
     };
     let res = route.engine.scrape(ctx, Filter::All).await;
-    respond(req.headers(), &res.families, st.cfg.openmetrics)
+    let families: Vec<&MetricFamily> = res.families.iter().collect();
+    respond(req.headers(), &families, st.cfg.openmetrics)
 }
 
 /// Encodes `families` in the negotiated format (text 0.0.4 only, without `openmetrics`), gzipped when accepted.
-fn respond(headers: &HeaderMap, families: &[MetricFamily], openmetrics: bool) -> Response {
+fn respond(headers: &HeaderMap, families: &[&MetricFamily], openmetrics: bool) -> Response {
     let format = match openmetrics {
         true => Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())),
         false => Format::Text004,
     };
-    let body = encode::encode(format, families);
+    let body = encode::encode_refs(format, families);
     let gzip = encode::accepts_gzip(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
     let mut builder = Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, format.content_type());
     let body = if gzip {

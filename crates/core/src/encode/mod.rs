@@ -77,6 +77,18 @@ pub fn encode(format: Format, families: &[MetricFamily]) -> String {
     out
 }
 
+/// [`encode`] for families gathered from several places (a shared scrape result and the exporter's own
+/// metrics), so none has to be cloned into one list first. `families` must already be sorted by name.
+pub fn encode_refs(format: Format, families: &[&MetricFamily]) -> String {
+    let mut out = String::with_capacity(families.len() * 256);
+    let iter = families.iter().copied();
+    match format {
+        Format::Text004 => text::encode(&mut out, iter),
+        Format::OpenMetrics100 | Format::OpenMetrics001 => openmetrics::encode(&mut out, iter),
+    }
+    out
+}
+
 /// Whether an `Accept-Encoding` header value accepts gzip.
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     accept_encoding.is_some_and(|v| {

@@ -9,7 +9,7 @@ use super::text::line;
 use crate::model::{MetricFamily, MetricType, Value, is_valid_metric_name};
 
 /// Appends `families` in OpenMetrics 1.0 format, ending with `# EOF`.
-pub fn encode(out: &mut String, families: &[MetricFamily]) {
+pub fn encode<'a>(out: &mut String, families: impl IntoIterator<Item = &'a MetricFamily>) {
     for fam in families {
         if fam.samples.is_empty() || !is_valid_metric_name(&fam.name) {
             continue;

@@ -5,7 +5,7 @@ use crate::model::{Label, MetricFamily, MetricType, Value, is_valid_label_name, 
 
 /// Appends `families` in text format 0.0.4. Families or labels with invalid names are skipped so one bad name
 /// from a target cannot make Prometheus reject the whole scrape.
-pub fn encode(out: &mut String, families: &[MetricFamily]) {
+pub fn encode<'a>(out: &mut String, families: impl IntoIterator<Item = &'a MetricFamily>) {
     for fam in families {
         if fam.samples.is_empty() || !is_valid_metric_name(&fam.name) {
             continue;
