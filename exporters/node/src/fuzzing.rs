@@ -47,6 +47,7 @@ pub fn proc_parsers(input: &str) {
     let _ = processes::parse_stat(input);
     let mut counts = tcpstat::Counts::default();
     let _ = tcpstat::parse(input.as_bytes(), &mut counts);
+    let _ = tcpstat::parse_diag(input.as_bytes(), &mut counts);
     tcpstat::emit(&counts, &mut Snapshot::new());
 }
 

@@ -383,13 +383,15 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CollectError::io(path.display(), e)),
     };
-    let mut bytes = Vec::new();
+    // Room for most kernel files up front: procfs reports size 0, and growing from empty costs a read(2) per
+    // doubling.
+    let mut bytes = Vec::with_capacity(8 * 1024);
     f.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| CollectError::io(path.display(), e))?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(CollectError::Other(format!("{}: larger than {} MiB", path.display(), MAX_FILE >> 20)));
     }
     // Kernel text is ASCII; a stray invalid byte must not make the whole file unreadable.
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())))
 }
 
 /// The entries of `dir` named `<prefix><digit>…` (Go's `filepath.Glob("<dir>/<prefix>[0-9]*")`), sorted by name as

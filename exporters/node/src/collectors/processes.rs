@@ -53,9 +53,33 @@ fn numeric_entries(dir: &Path) -> std::io::Result<Vec<u64>> {
         .collect())
 }
 
-fn read_stat(path: &Path) -> Result<Option<Stat>, CollectError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => parse_stat(&s).map(Some),
+/// Reads a `stat` file into `buf` with plain read(2) calls: no size probe (procfs reports 0), no new allocation
+/// per file, and no read for end-of-file after a short read (procfs produces a `stat` file whole and hands it out
+/// in full to a large enough buffer). Hundreds of these run per scrape.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    buf.clear();
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(1024);
+        }
+        let start = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let n = f.read(&mut buf[start..]);
+        let got = *n.as_ref().unwrap_or(&0);
+        buf.truncate(start + got);
+        n?;
+        // A stat line is a few hundred bytes; anything this long is not one.
+        if got == 0 || start + got < buf.capacity() || buf.len() > 64 * 1024 {
+            return Ok(());
+        }
+    }
+}
+
+fn read_stat(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Stat>, CollectError> {
+    match read_into(path, buf) {
+        Ok(()) => parse_stat(&String::from_utf8_lossy(buf)).map(Some),
         Err(e) if vanished(&e) => Ok(None),
         Err(e) => Err(CollectError::io(path.display(), e)),
     }
@@ -79,12 +103,19 @@ pub fn count(proc: &Path) -> Result<Counts, CollectError> {
     let mut c = Counts::default();
     let pids = numeric_entries(proc)
         .map_err(|e| CollectError::io(format!("unable to list all processes in {}", proc.display()), e))?;
+    let mut buf = Vec::with_capacity(1024);
     for pid in pids {
         let dir = proc.join(pid.to_string());
-        let Some(stat) = read_stat(&dir.join("stat"))? else { continue };
+        let Some(stat) = read_stat(&dir.join("stat"), &mut buf)? else { continue };
         c.pids += 1;
         *c.states.entry(stat.state.clone()).or_default() += 1;
         c.threads += stat.num_threads;
+        // A single-threaded process's one thread is the process itself, whose state we have: no need to list its
+        // task directory (most processes, and every kernel thread, are single-threaded).
+        if stat.num_threads <= 1 {
+            *c.thread_states.entry(stat.state.clone()).or_default() += 1;
+            continue;
+        }
         let tids = match numeric_entries(&dir.join("task")) {
             Ok(t) => t,
             Err(e) if vanished(&e) => continue,
@@ -95,7 +126,7 @@ pub fn count(proc: &Path) -> Result<Counts, CollectError> {
                 *c.thread_states.entry(stat.state.clone()).or_default() += 1;
                 continue;
             }
-            if let Some(t) = read_stat(&dir.join("task").join(tid.to_string()).join("stat"))? {
+            if let Some(t) = read_stat(&dir.join("task").join(tid.to_string()).join("stat"), &mut buf)? {
                 *c.thread_states.entry(t.state).or_default() += 1;
             }
         }
