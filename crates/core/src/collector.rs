@@ -104,36 +104,134 @@ pub trait BlockingCollector: Send + Sync + 'static {
     fn collect(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError>;
 }
 
-/// How many blocking collectors run at once in the whole process. Most take well under a millisecond, so a few
-/// threads serve a scrape about as fast as one thread per collector would, without a thread (and its stack and
-/// malloc arena) per collector: node_exporter's 20 default collectors used to start 20 threads. A collector that
-/// blocks holds its slot only until its scrape's deadline (its thread stays blocked, as before).
-pub const BLOCKING_SLOTS: usize = 4;
-
-static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BLOCKING_SLOTS);
-
 /// Adapts a [`BlockingCollector`] to [`Collector`].
+///
+/// Blocking collectors run one after another on one long-lived thread, the *lane*: most take well under a
+/// millisecond, and a thread per collector (node_exporter's 20 default collectors used to start 20 threads per
+/// scrape) costs more in thread wake-ups, stacks and malloc arenas than the collectors themselves. A collector that
+/// is still queued after [`LANE_PATIENCE`] (the lane is busy with a slow or hung one) moves to a thread of the
+/// blocking pool of its own, and while the lane is stalled new ones go there directly, so a hung file system costs
+/// only the collector that reads it, as before.
 pub struct Blocking<T>(pub Arc<T>);
+
+/// How long a collector waits in the lane's queue before it gets a thread of its own.
+pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
+
+type Job = std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>;
+
+/// Takes the job to run it (or to cancel it): whoever takes it first owns it.
+fn take(job: &Job) -> Option<Box<dyn FnOnce() + Send>> {
+    job.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+struct Lane {
+    queue: std::sync::Mutex<std::collections::VecDeque<Arc<Job>>>,
+    ready: std::sync::Condvar,
+    /// When the running job started, in microseconds since `epoch`; 0 while idle.
+    busy_since: std::sync::atomic::AtomicU64,
+    epoch: Instant,
+}
+
+impl Lane {
+    /// The process's lane, started on first use; `None` if no thread could be started.
+    fn get() -> Option<&'static Lane> {
+        static LANE: std::sync::OnceLock<Option<&'static Lane>> = std::sync::OnceLock::new();
+        *LANE.get_or_init(|| {
+            let lane: &'static Lane = Box::leak(Box::new(Lane {
+                queue: Default::default(),
+                ready: Default::default(),
+                busy_since: Default::default(),
+                epoch: Instant::now(),
+            }));
+            std::thread::Builder::new().name("collectors".into()).spawn(move || lane.run()).ok().map(|_| lane)
+        })
+    }
+
+    fn now(&self) -> u64 {
+        (self.epoch.elapsed().as_micros() as u64).max(1)
+    }
+
+    fn run(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let job = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(j) = q.pop_front() {
+                        break j;
+                    }
+                    q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            if let Some(f) = take(&job) {
+                self.busy_since.store(self.now(), Ordering::Release);
+                // A panicking collector must not take the lane with it; its caller sees the lost result.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                self.busy_since.store(0, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether the running job has been running for longer than the patience.
+    fn stalled(&self) -> bool {
+        let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
+        since != 0 && self.now().saturating_sub(since) > LANE_PATIENCE.as_micros() as u64
+    }
+
+    fn push(&self, job: Arc<Job>) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(job);
+        self.ready.notify_one();
+    }
+}
+
+/// Cancels a job that has not started when the collection is abandoned (the scrape's deadline passed).
+struct CancelOnDrop(Arc<Job>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        drop(take(&self.0));
+    }
+}
+
+fn spawn_on_pool(job: &Job) {
+    if let Some(f) = take(job) {
+        drop(tokio::task::spawn_blocking(f));
+    }
+}
 
 impl<T: BlockingCollector> Collector for Blocking<T> {
     fn collect<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
         let inner = self.0.clone();
         let ctx2 = ctx.clone();
         Box::pin(async move {
-            // Waiting for a slot counts against the deadline like the collection itself (the engine's timeout).
-            let _slot = SLOTS.acquire().await.map_err(|e| CollectError::Other(e.to_string()))?;
-            let joined = tokio::task::spawn_blocking(move || {
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            let work = move || {
                 let mut snap = Snapshot::new();
                 let res = inner.collect(&ctx2, &mut snap);
-                (snap, res)
-            })
-            .await;
-            match joined {
+                let _ = tx.send((snap, res));
+            };
+            let job: Arc<Job> = Arc::new(std::sync::Mutex::new(Some(Box::new(work))));
+            let _cancel = CancelOnDrop(job.clone());
+            let lane = Lane::get().filter(|l| !l.stalled());
+            match lane {
+                Some(lane) => lane.push(job.clone()),
+                None => spawn_on_pool(&job),
+            }
+            let first = if lane.is_some() { tokio::time::timeout(LANE_PATIENCE, &mut rx).await.ok() } else { None };
+            let result = match first {
+                Some(r) => r,
+                None => {
+                    // Still queued behind a slow or hung collector: a thread of its own (no-op if it started).
+                    spawn_on_pool(&job);
+                    rx.await
+                }
+            };
+            match result {
                 Ok((snap, res)) => {
                     out.merge(snap);
                     res
                 }
-                Err(e) => Err(CollectError::Other(format!("collector panicked: {e}"))),
+                Err(_) => Err(CollectError::Other("collector panicked".into())),
             }
         })
     }

@@ -337,6 +337,36 @@ mod tests {
         }
     }
 
+    struct QuickFile;
+    impl BlockingCollector for QuickFile {
+        fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+            out.gauge("test_quick", "Read quickly.").sample(&[], 1.0);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn blocking_collectors_queued_behind_a_hung_one_still_run() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["stuck", "quick1", "quick2"],
+            vec![
+                named("stuck", blocking(StuckFile)),
+                named("quick1", blocking(QuickFile)),
+                named("quick2", blocking(QuickFile)),
+            ],
+        ));
+        let start = Instant::now();
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(800)), Filter::All).await;
+        assert!(start.elapsed() < Duration::from_millis(1500), "scrape took {:?}", start.elapsed());
+        assert_eq!(success(&res, "stuck"), 0.0);
+        assert_eq!(success(&res, "quick1"), 1.0);
+        assert_eq!(success(&res, "quick2"), 1.0);
+        // And while the lane is still stuck, the next scrape does not wait for it at all.
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(800)), Filter::All).await;
+        assert_eq!(success(&res, "quick1"), 1.0);
+    }
+
     struct Counting(Arc<AtomicUsize>);
     impl Collector for Counting {
         fn collect<'a>(&'a self, _: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
