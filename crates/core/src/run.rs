@@ -79,6 +79,7 @@ pub fn run_exporter<C>(
 /// The async runtime every exporter runs on: two worker threads (scrapes are I/O-bound and small), and a bounded
 /// blocking pool for file-reading collectors.
 pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -92,12 +93,33 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
 /// (their stacks and malloc arenas, about 1 MiB of resident memory) and the cross-thread wake-ups of every scrape.
 /// Blocking work still goes to the bounded blocking pool.
 pub fn single_thread_runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    limit_malloc_arenas();
     tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(64)
         .enable_all()
         .build()
         .map_err(StartError::Runtime)
 }
+
+/// Makes glibc's malloc use one arena instead of one per thread (up to 8 per core). An exporter allocates little
+/// and rarely from several threads at once, and every arena keeps its own freed memory: with the blocking pool's
+/// threads that was about a third of oxporter-node's resident memory (see docs/benchmarks.md). An explicit
+/// `GLIBC_TUNABLES=glibc.malloc.arena_max=N` in the environment wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // One call into libc, with nothing to check but its return value.
+fn limit_malloc_arenas() {
+    if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max")) {
+        return;
+    }
+    // SAFETY: mallopt takes two integers and only changes a malloc tunable; glibc serialises it with its own lock,
+    // so calling it while other threads allocate is sound.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 /// [`run_exporter`] without a probe route.
 pub fn run_single<C>(
