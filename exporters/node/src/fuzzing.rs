@@ -48,6 +48,7 @@ pub fn proc_parsers(input: &str) {
     let mut counts = tcpstat::Counts::default();
     let _ = tcpstat::parse(input.as_bytes(), &mut counts);
     let _ = tcpstat::parse_diag(input.as_bytes(), &mut counts);
+    let _ = tcpstat::parse_sockstat_tw(input);
     tcpstat::emit(&counts, &mut Snapshot::new());
 }
 
