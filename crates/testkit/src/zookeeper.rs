@@ -92,6 +92,11 @@ impl ZkServer {
         format!("http://127.0.0.1:{}/commands", self.admin_port)
     }
 
+    /// The JVM's PID while it runs (for measuring what scrapes cost the server).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::pid)
+    }
+
     /// Whether the JVM is running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| !c.has_exited())
