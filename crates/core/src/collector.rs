@@ -117,11 +117,33 @@ pub struct Blocking<T>(pub Arc<T>);
 /// How long a collector waits in the lane's queue before it gets a thread of its own.
 pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
 
-type Job = std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>;
+type Output = (Snapshot, Result<(), CollectError>);
 
-/// Takes the job to run it (or to cancel it): whoever takes it first owns it.
-fn take(job: &Job) -> Option<Box<dyn FnOnce() + Send>> {
-    job.lock().unwrap_or_else(|p| p.into_inner()).take()
+/// One blocking collection: the work until someone takes it, then its output until the caller takes that.
+struct Job {
+    work: std::sync::Mutex<Option<Box<dyn FnOnce() -> Output + Send>>>,
+    output: std::sync::Mutex<Option<Output>>,
+    done: tokio::sync::Notify,
+}
+
+impl Job {
+    /// Takes the work to run it (or to cancel it): whoever takes it first owns it.
+    fn take_work(&self) -> Option<Box<dyn FnOnce() -> Output + Send>> {
+        self.work.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn take_output(&self) -> Option<Output> {
+        self.output.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Runs the work if nobody has taken it yet; a panic becomes the output. Returns whether it ran.
+    fn run(&self) -> bool {
+        let Some(work) = self.take_work() else { return false };
+        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| (Snapshot::new(), Err(CollectError::Other("collector panicked".into()))));
+        *self.output.lock().unwrap_or_else(|p| p.into_inner()) = Some(output);
+        true
+    }
 }
 
 struct Lane {
@@ -151,24 +173,36 @@ impl Lane {
         (self.epoch.elapsed().as_micros() as u64).max(1)
     }
 
+    /// Runs queued jobs in order. Callers are told their output is ready only when the queue runs dry, so a scrape's
+    /// collectors wake the scrape once, not once each; a caller whose job finished before a slow one notices by
+    /// itself at its next patience tick.
     fn run(&self) {
         use std::sync::atomic::Ordering;
+        let mut finished: Vec<Arc<Job>> = Vec::new();
         loop {
             let job = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
                     if let Some(j) = q.pop_front() {
-                        break j;
+                        break Some(j);
+                    }
+                    if !finished.is_empty() {
+                        break None;
                     }
                     q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
             };
-            if let Some(f) = take(&job) {
-                self.busy_since.store(self.now(), Ordering::Release);
-                // A panicking collector must not take the lane with it; its caller sees the lost result.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-                self.busy_since.store(0, Ordering::Release);
+            let Some(job) = job else {
+                for j in finished.drain(..) {
+                    j.done.notify_one();
+                }
+                continue;
+            };
+            self.busy_since.store(self.now(), Ordering::Release);
+            if job.run() {
+                finished.push(job);
             }
+            self.busy_since.store(0, Ordering::Release);
         }
     }
 
@@ -189,14 +223,21 @@ struct CancelOnDrop(Arc<Job>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        drop(take(&self.0));
+        drop(self.0.take_work());
     }
 }
 
-fn spawn_on_pool(job: &Job) {
-    if let Some(f) = take(job) {
-        drop(tokio::task::spawn_blocking(f));
+/// Runs the job on a blocking-pool thread of its own, unless it has started already.
+fn spawn_on_pool(job: &Arc<Job>) {
+    if job.work.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+        return;
     }
+    let job = job.clone();
+    drop(tokio::task::spawn_blocking(move || {
+        if job.run() {
+            job.done.notify_one();
+        }
+    }));
 }
 
 impl<T: BlockingCollector> Collector for Blocking<T> {
@@ -204,34 +245,30 @@ impl<T: BlockingCollector> Collector for Blocking<T> {
         let inner = self.0.clone();
         let ctx2 = ctx.clone();
         Box::pin(async move {
-            let (tx, mut rx) = tokio::sync::oneshot::channel();
             let work = move || {
                 let mut snap = Snapshot::new();
                 let res = inner.collect(&ctx2, &mut snap);
-                let _ = tx.send((snap, res));
+                (snap, res)
             };
-            let job: Arc<Job> = Arc::new(std::sync::Mutex::new(Some(Box::new(work))));
+            let job = Arc::new(Job {
+                work: std::sync::Mutex::new(Some(Box::new(work))),
+                output: std::sync::Mutex::new(None),
+                done: tokio::sync::Notify::new(),
+            });
             let _cancel = CancelOnDrop(job.clone());
-            let lane = Lane::get().filter(|l| !l.stalled());
-            match lane {
+            match Lane::get().filter(|l| !l.stalled()) {
                 Some(lane) => lane.push(job.clone()),
                 None => spawn_on_pool(&job),
             }
-            let first = if lane.is_some() { tokio::time::timeout(LANE_PATIENCE, &mut rx).await.ok() } else { None };
-            let result = match first {
-                Some(r) => r,
-                None => {
+            loop {
+                if let Some((snap, res)) = job.take_output() {
+                    out.merge(snap);
+                    return res;
+                }
+                if tokio::time::timeout(LANE_PATIENCE, job.done.notified()).await.is_err() {
                     // Still queued behind a slow or hung collector: a thread of its own (no-op if it started).
                     spawn_on_pool(&job);
-                    rx.await
                 }
-            };
-            match result {
-                Ok((snap, res)) => {
-                    out.merge(snap);
-                    res
-                }
-                Err(_) => Err(CollectError::Other("collector panicked".into())),
             }
         })
     }

@@ -345,6 +345,27 @@ mod tests {
         }
     }
 
+    struct PanicFile;
+    impl BlockingCollector for PanicFile {
+        fn collect(&self, _: &ScrapeContext, _: &mut Snapshot) -> Result<(), CollectError> {
+            panic!("a bug in a blocking collector")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_blocking_collector_fails_alone() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["panics", "quick"],
+            vec![named("panics", blocking(PanicFile)), named("quick", blocking(QuickFile))],
+        ));
+        for _ in 0..2 {
+            let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_secs(5)), Filter::All).await;
+            assert_eq!(success(&res, "panics"), 0.0);
+            assert_eq!(success(&res, "quick"), 1.0);
+        }
+    }
+
     #[tokio::test]
     async fn blocking_collectors_queued_behind_a_hung_one_still_run() {
         let engine = Arc::new(Engine::new(
