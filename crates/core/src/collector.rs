@@ -97,7 +97,7 @@ pub trait Collector: Send + Sync + 'static {
 
 /// A collector that reads local files with blocking calls (most of the node exporter's).
 ///
-/// The engine runs it on the blocking thread pool, so a hung file system stalls only that thread; the scrape
+/// It runs off the async workers (see [`Blocking`]), so a hung file system stalls only this collector; the scrape
 /// still answers at its deadline, without this collector's output.
 pub trait BlockingCollector: Send + Sync + 'static {
     /// Collects into `out`.
