@@ -179,11 +179,15 @@ impl Lane {
     fn run(&self) {
         use std::sync::atomic::Ordering;
         let mut finished: Vec<Arc<Job>> = Vec::new();
+        // When the oldest unannounced output was ready: with scrapes queueing without pause, announce after a
+        // millisecond anyway rather than wait for the queue to run dry.
+        let mut oldest: Option<Instant> = None;
         loop {
             let job = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
-                    if let Some(j) = q.pop_front() {
+                    let overdue = oldest.is_some_and(|t| t.elapsed() > Duration::from_millis(1));
+                    if !overdue && let Some(j) = q.pop_front() {
                         break Some(j);
                     }
                     if !finished.is_empty() {
@@ -196,11 +200,13 @@ impl Lane {
                 for j in finished.drain(..) {
                     j.done.notify_one();
                 }
+                oldest = None;
                 continue;
             };
             self.busy_since.store(self.now(), Ordering::Release);
             if job.run() {
                 finished.push(job);
+                oldest.get_or_insert_with(Instant::now);
             }
             self.busy_since.store(0, Ordering::Release);
         }
