@@ -60,7 +60,9 @@ pub fn server_config<C>(
     Ok(cfg)
 }
 
-/// Runs an exporter to completion (until SIGTERM or SIGINT): what every `main` calls after parsing.
+/// Runs an exporter to completion (until SIGTERM or SIGINT): what every `main` calls after parsing. It runs on
+/// [`single_thread_runtime`]: scrapes wait on the network or on the blocking collectors' own thread, so a second
+/// worker thread only added wake-ups and memory (about 0.4 MiB of oxporter-node's peak RSS, docs/benchmarks.md).
 pub fn run_exporter<C>(
     info: &ExporterInfo,
     table: &[CollectorSpec<C>],
@@ -68,7 +70,7 @@ pub fn run_exporter<C>(
     common: &CommonArgs,
     probe: Option<fn(Arc<Engine>) -> ProbeRoute>,
 ) -> Result<(), StartError> {
-    runtime()?.block_on(async {
+    single_thread_runtime()?.block_on(async {
         let cfg = server_config(info, table, parsed, common, probe)?;
         tracing::info!(version = info.version, collectors = %parsed.enabled.join(","), "starting {}", info.binary);
         server::serve(cfg).await?;
@@ -76,8 +78,8 @@ pub fn run_exporter<C>(
     })
 }
 
-/// The async runtime every exporter runs on: two worker threads (scrapes are I/O-bound and small), and a bounded
-/// blocking pool for file-reading collectors.
+/// A multi-thread runtime (two worker threads and a bounded blocking pool), for an exporter whose async work is
+/// heavy enough to want a second core; [`run_exporter`] uses [`single_thread_runtime`].
 pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
     limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +90,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
         .map_err(StartError::Runtime)
 }
 
-/// A runtime on the calling thread alone, for exporters whose scrapes only wait on the network (oxporter-redis):
+/// A runtime on the calling thread alone, for exporters whose scrapes only wait (on the network, or on blocking
+/// collectors, which run on threads of their own):
 /// one thread serves every request and target concurrently. Compared with [`runtime`] it saves the worker threads
 /// (their stacks and malloc arenas, about 1 MiB of resident memory) and the cross-thread wake-ups of every scrape.
 /// Blocking work still goes to the bounded blocking pool.
