@@ -107,8 +107,8 @@ pub trait BlockingCollector: Send + Sync + 'static {
 /// Adapts a [`BlockingCollector`] to [`Collector`].
 ///
 /// Blocking collectors run one after another on one long-lived thread, the *lane*: most take well under a
-/// millisecond, and a thread per collector (node_exporter's 20 default collectors used to start 20 threads per
-/// scrape) costs more in thread wake-ups, stacks and malloc arenas than the collectors themselves. A collector that
+/// millisecond, and a thread per collector (oxporter-node used to run 20 threads for 20 collectors) costs more in
+/// thread wake-ups, stacks and malloc arenas than the collectors themselves. A collector that
 /// is still queued after [`LANE_PATIENCE`] (the lane is busy with a slow or hung one) moves to a thread of the
 /// blocking pool of its own, and while the lane is stalled new ones go there directly, so a hung file system costs
 /// only the collector that reads it, as before.
