@@ -34,6 +34,24 @@ pub fn sample_value(exposition: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Every file below `root`, as sorted paths relative to it (what an install laid down).
+pub fn files_below(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for p in entries.filter_map(Result::ok).map(|e| e.path()) {
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
+use oxporter_e2e::files_below;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -45,23 +46,6 @@ fn changed(stdout: &str) -> u32 {
     let recap = stdout.lines().rev().find(|l| l.contains("changed=")).expect("no PLAY RECAP");
     let n = recap.split("changed=").nth(1).unwrap().split_whitespace().next().unwrap();
     n.parse().unwrap()
-}
-
-fn files_below(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

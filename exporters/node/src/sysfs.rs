@@ -62,6 +62,15 @@ pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// [`sorted_entries`] for a collector's class directory: a missing directory is "no data" (the host lacks the
+/// hardware, logged at debug level), any other error an I/O error naming the directory.
+pub fn class_entries(dir: &Path, missing: &str) -> Result<Vec<(String, PathBuf)>, oxporter_core::CollectError> {
+    sorted_entries(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => oxporter_core::CollectError::NoData(missing.to_owned()),
+        _ => oxporter_core::CollectError::io(dir.display(), e),
+    })
+}
+
 /// Helpers for unit tests of collectors.
 #[cfg(test)]
 pub(crate) mod testing {

@@ -6,7 +6,7 @@ use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
 
 use crate::args::Args;
-use crate::sysfs::{parse_go_int, read_attr, sorted_entries};
+use crate::sysfs::{class_entries, parse_go_int, read_attr};
 
 /// `(info label, attribute file)` of `node_fibrechannel_info`, in label order.
 const INFO: &[(&str, &str)] = &[
@@ -102,10 +102,7 @@ struct FibreChannel {
 
 impl BlockingCollector for FibreChannel {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let entries = sorted_entries(&self.dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CollectError::NoData("fibrechannel statistics not found".into()),
-            _ => CollectError::io(self.dir.display(), e),
-        })?;
+        let entries = class_entries(&self.dir, "fibrechannel statistics not found")?;
         let mut hosts = Vec::new();
         for (name, path) in entries {
             hosts.push((name, read_host(&path)?));

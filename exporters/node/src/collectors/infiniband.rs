@@ -8,7 +8,7 @@ use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
 
 use crate::args::Args;
-use crate::sysfs::{parse_go_int, read_attr, sorted_entries};
+use crate::sysfs::{class_entries, parse_go_int, read_attr, sorted_entries};
 
 /// `(directory, file, metric suffix, multiplier)` of every counter, in node_exporter's order. The data counters
 /// count 4-byte words per lane, hence the 4.
@@ -388,10 +388,7 @@ struct Infiniband {
 
 impl BlockingCollector for Infiniband {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let entries = sorted_entries(&self.dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CollectError::NoData("infiniband statistics not found".into()),
-            _ => CollectError::io(self.dir.display(), e),
-        })?;
+        let entries = class_entries(&self.dir, "infiniband statistics not found")?;
         let mut devices = Vec::new();
         for (name, path) in entries {
             devices.push((

@@ -6,7 +6,7 @@ use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
 
 use crate::args::Args;
-use crate::sysfs::{read_attr, sorted_entries};
+use crate::sysfs::{class_entries, read_attr};
 
 /// One controller's identity and state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,7 @@ struct NvmeCollector {
 
 impl BlockingCollector for NvmeCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let entries = sorted_entries(&self.dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CollectError::NoData("nvme statistics not found".into()),
-            _ => CollectError::io(self.dir.display(), e),
-        })?;
+        let entries = class_entries(&self.dir, "nvme statistics not found")?;
         let mut devices = Vec::new();
         for (name, path) in entries {
             devices.push((

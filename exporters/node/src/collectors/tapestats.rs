@@ -7,7 +7,7 @@ use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, S
 use regex::Regex;
 
 use crate::args::Args;
-use crate::sysfs::{read_attr, sorted_entries};
+use crate::sysfs::{class_entries, read_attr};
 
 /// Flags of the tapestats collector.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,10 +68,7 @@ fn is_tape(name: &str) -> bool {
 
 impl BlockingCollector for Tapestats {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let entries = sorted_entries(&self.dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CollectError::NoData("scsi_tape stats not found".into()),
-            _ => CollectError::io(self.dir.display(), e),
-        })?;
+        let entries = class_entries(&self.dir, "scsi_tape stats not found")?;
         let mut tapes = Vec::new();
         for (name, path) in entries.into_iter().filter(|(n, _)| is_tape(n)) {
             match read_tape(&path) {
