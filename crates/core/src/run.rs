@@ -78,21 +78,9 @@ pub fn run_exporter<C>(
     })
 }
 
-/// A multi-thread runtime (two worker threads and a bounded blocking pool), for an exporter whose async work is
-/// heavy enough to want a second core; [`run_exporter`] uses [`single_thread_runtime`].
-pub fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
-    limit_malloc_arenas();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)
-}
-
 /// A runtime on the calling thread alone, for exporters whose scrapes only wait (on the network, or on blocking
 /// collectors, which run on threads of their own):
-/// one thread serves every request and target concurrently. Compared with [`runtime`] it saves the worker threads
+/// one thread serves every request and target concurrently. Compared with a multi-thread runtime it saves the worker threads
 /// (their stacks and malloc arenas, about 1 MiB of resident memory) and the cross-thread wake-ups of every scrape.
 /// Blocking work still goes to the bounded blocking pool.
 pub fn single_thread_runtime() -> Result<tokio::runtime::Runtime, StartError> {
