@@ -108,13 +108,15 @@ pub trait BlockingCollector: Send + Sync + 'static {
 ///
 /// Blocking collectors run one after another on one long-lived thread, the *lane*: most take well under a
 /// millisecond, and a thread per collector (oxporter-node used to run 20 threads for 20 collectors) costs more in
-/// thread wake-ups, stacks and malloc arenas than the collectors themselves. A collector that
-/// is still queued after [`LANE_PATIENCE`] (the lane is busy with a slow or hung one) moves to a thread of the
-/// blocking pool of its own, and while the lane is stalled new ones go there directly, so a hung file system costs
-/// only the collector that reads it, as before.
+/// thread wake-ups, stacks and malloc arenas than the collectors themselves. A second thread, the lane's *watch*,
+/// looks at the lane [`LANE_PATIENCE`] after work arrives: if the running collector has been at it for longer (a slow
+/// or hung file system), every collector still queued behind it gets a thread of its own, and while the lane is
+/// stalled new ones go to a thread of their own directly, so a hung file system costs only the collector that reads
+/// it. A scrape thus wakes the lane and the watch once each, not once per collector, and registers no timer per
+/// collector (the scrape's deadline, kept by the engine, is the only one).
 pub struct Blocking<T>(pub Arc<T>);
 
-/// How long a collector waits in the lane's queue before it gets a thread of its own.
+/// How long the running collector may hold the lane before the collectors queued behind it get threads of their own.
 pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
 
 type Output = (Snapshot, Result<(), CollectError>);
@@ -124,6 +126,8 @@ struct Job {
     work: std::sync::Mutex<Option<Box<dyn FnOnce() -> Output + Send>>>,
     output: std::sync::Mutex<Option<Output>>,
     done: tokio::sync::Notify,
+    /// The runtime of the scrape, for a thread of its own from its blocking pool.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Job {
@@ -144,29 +148,75 @@ impl Job {
         *self.output.lock().unwrap_or_else(|p| p.into_inner()) = Some(output);
         true
     }
+
+    /// Runs the job on a thread of its own (its runtime's blocking pool, else a new thread), unless it has been
+    /// taken already.
+    fn run_elsewhere(self: &Arc<Self>) {
+        if self.work.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
+        let job = self.clone();
+        let work = move || {
+            if job.run() {
+                job.done.notify_one();
+            }
+        };
+        match &self.runtime {
+            Some(rt) => drop(rt.spawn_blocking(work)),
+            None => {
+                if let Err(e) = std::thread::Builder::new().name("collector".into()).spawn(work) {
+                    tracing::error!(error = %e, "cannot start a thread for a blocking collector");
+                }
+            }
+        }
+    }
+}
+
+/// What the lane and its watch share under one lock.
+#[derive(Default)]
+struct Queue {
+    jobs: std::collections::VecDeque<Arc<Job>>,
+    /// The lane sleeps on `ready` (so a push must wake it).
+    lane_idle: bool,
+    /// The watch sleeps on `arrived` until work arrives (so a push must wake it).
+    watch_idle: bool,
 }
 
 struct Lane {
-    queue: std::sync::Mutex<std::collections::VecDeque<Arc<Job>>>,
+    queue: std::sync::Mutex<Queue>,
     ready: std::sync::Condvar,
+    arrived: std::sync::Condvar,
     /// When the running job started, in microseconds since `epoch`; 0 while idle.
     busy_since: std::sync::atomic::AtomicU64,
     epoch: Instant,
 }
 
 impl Lane {
-    /// The process's lane, started on first use; `None` if no thread could be started.
+    /// The process's lane, started on first use; `None` if its threads could not be started.
     fn get() -> Option<&'static Lane> {
         static LANE: std::sync::OnceLock<Option<&'static Lane>> = std::sync::OnceLock::new();
         *LANE.get_or_init(|| {
             let lane: &'static Lane = Box::leak(Box::new(Lane {
                 queue: Default::default(),
                 ready: Default::default(),
+                arrived: Default::default(),
                 busy_since: Default::default(),
                 epoch: Instant::now(),
             }));
-            std::thread::Builder::new().name("collectors".into()).spawn(move || lane.run()).ok().map(|_| lane)
+            let spawn = |name: &str, f: fn(&'static Lane)| std::thread::Builder::new().name(name.into()).spawn(move || f(lane));
+            match spawn("collectors", Lane::run).and_then(|_| spawn("collectors-watch", Lane::watch)) {
+                Ok(_) => Some(lane),
+                Err(e) => {
+                    // A lane without its watch could hold collectors behind a hung one; run each on its own thread.
+                    tracing::warn!(error = %e, "cannot start the collector lane; blocking collectors get a thread each");
+                    None
+                }
+            }
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn now(&self) -> u64 {
@@ -174,26 +224,27 @@ impl Lane {
     }
 
     /// Runs queued jobs in order. Callers are told their output is ready only when the queue runs dry, so a scrape's
-    /// collectors wake the scrape once, not once each; a caller whose job finished before a slow one notices by
-    /// itself at its next patience tick.
+    /// collectors wake the scrape once, not once each; with scrapes queueing without pause, outputs are announced
+    /// after a millisecond anyway rather than when the queue runs dry.
     fn run(&self) {
         use std::sync::atomic::Ordering;
         let mut finished: Vec<Arc<Job>> = Vec::new();
-        // When the oldest unannounced output was ready: with scrapes queueing without pause, announce after a
-        // millisecond anyway rather than wait for the queue to run dry.
+        // When the oldest unannounced output was ready.
         let mut oldest: Option<Instant> = None;
         loop {
             let job = {
-                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let mut q = self.lock();
                 loop {
                     let overdue = oldest.is_some_and(|t| t.elapsed() > Duration::from_millis(1));
-                    if !overdue && let Some(j) = q.pop_front() {
+                    if !overdue && let Some(j) = q.jobs.pop_front() {
                         break Some(j);
                     }
                     if !finished.is_empty() {
                         break None;
                     }
+                    q.lane_idle = true;
                     q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                    q.lane_idle = false;
                 }
             };
             let Some(job) = job else {
@@ -212,15 +263,47 @@ impl Lane {
         }
     }
 
+    /// The lane's watch: while jobs are queued, looks every [`LANE_PATIENCE`] whether the lane is stalled, and if so
+    /// moves the queued jobs to threads of their own. Sleeps while the queue is empty.
+    fn watch(&self) {
+        let mut q = self.lock();
+        loop {
+            if q.jobs.is_empty() {
+                q.watch_idle = true;
+                q = self.arrived.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.watch_idle = false;
+                continue;
+            }
+            q = self.arrived.wait_timeout(q, LANE_PATIENCE).unwrap_or_else(|p| p.into_inner()).0;
+            if self.stalled() && !q.jobs.is_empty() {
+                let stuck: Vec<Arc<Job>> = q.jobs.drain(..).collect();
+                drop(q);
+                for job in stuck {
+                    job.run_elsewhere();
+                }
+                q = self.lock();
+            }
+        }
+    }
+
     /// Whether the running job has been running for longer than the patience.
     fn stalled(&self) -> bool {
         let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
         since != 0 && self.now().saturating_sub(since) > LANE_PATIENCE.as_micros() as u64
     }
 
+    /// Queues a job, waking the lane and the watch only if they sleep.
     fn push(&self, job: Arc<Job>) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(job);
-        self.ready.notify_one();
+        let mut q = self.lock();
+        q.jobs.push_back(job);
+        if q.lane_idle {
+            q.lane_idle = false;
+            self.ready.notify_one();
+        }
+        if q.watch_idle {
+            q.watch_idle = false;
+            self.arrived.notify_one();
+        }
     }
 }
 
@@ -231,19 +314,6 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         drop(self.0.take_work());
     }
-}
-
-/// Runs the job on a blocking-pool thread of its own, unless it has started already.
-fn spawn_on_pool(job: &Arc<Job>) {
-    if job.work.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-        return;
-    }
-    let job = job.clone();
-    drop(tokio::task::spawn_blocking(move || {
-        if job.run() {
-            job.done.notify_one();
-        }
-    }));
 }
 
 impl<T: BlockingCollector> Collector for Blocking<T> {
@@ -260,21 +330,20 @@ impl<T: BlockingCollector> Collector for Blocking<T> {
                 work: std::sync::Mutex::new(Some(Box::new(work))),
                 output: std::sync::Mutex::new(None),
                 done: tokio::sync::Notify::new(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
             });
             let _cancel = CancelOnDrop(job.clone());
             match Lane::get().filter(|l| !l.stalled()) {
                 Some(lane) => lane.push(job.clone()),
-                None => spawn_on_pool(&job),
+                None => job.run_elsewhere(),
             }
+            // No timer here: the engine's deadline ends the wait (and `_cancel` the job, if it has not started).
             loop {
                 if let Some((snap, res)) = job.take_output() {
                     out.merge(snap);
                     return res;
                 }
-                if tokio::time::timeout(LANE_PATIENCE, job.done.notified()).await.is_err() {
-                    // Still queued behind a slow or hung collector: a thread of its own (no-op if it started).
-                    spawn_on_pool(&job);
-                }
+                job.done.notified().await;
             }
         })
     }

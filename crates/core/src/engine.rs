@@ -201,8 +201,27 @@ impl Engine {
             Filter::Only(names) => names.iter().any(|n| n == c.name),
             Filter::Except(names) => !names.iter().any(|n| n == c.name),
         });
-        let runs = selected.map(|c| run_one(c, ctx));
-        let results = futures::future::join_all(runs).await;
+        let mut slots: Vec<Slot> = selected
+            .map(|c| Slot { collector: c, snap: Snapshot::new(), duration: Duration::ZERO, res: None })
+            .collect();
+        let budget = ctx.remaining();
+        let start = Instant::now();
+        {
+            // One timer for the whole scrape rather than one per collector: every timer a scrape registers wakes
+            // the runtime's driver once more (an eventfd write and an epoll round per collector).
+            let mut runs: futures::stream::FuturesUnordered<_> =
+                slots.iter_mut().map(|slot| run_one(slot, ctx)).collect();
+            let all = async { while futures::StreamExt::next(&mut runs).await.is_some() {} };
+            let _ = tokio::time::timeout_at(ctx.deadline.into(), all).await;
+            // Dropping `runs` here cancels whatever did not finish; its slots keep what it wrote so far.
+        }
+        let results = slots.into_iter().map(|slot| {
+            let (duration, res) = match slot.res {
+                Some(res) => (slot.duration, res),
+                None => (start.elapsed(), Err(CollectError::Timeout(budget))),
+            };
+            (slot.collector.name, slot.snap, duration, res)
+        });
 
         let mut snapshot = Snapshot::new();
         let mut outcomes = Vec::with_capacity(results.len());
@@ -278,21 +297,25 @@ impl Drop for LeaveFlight {
     }
 }
 
-async fn run_one(
-    c: &NamedCollector,
-    ctx: &ScrapeContext,
-) -> (&'static str, Snapshot, Duration, Result<(), CollectError>) {
+/// One collector's place in a scrape: its output so far and, once it finished, how.
+struct Slot<'a> {
+    collector: &'a NamedCollector,
+    snap: Snapshot,
+    duration: Duration,
+    /// `None` while running (and after the deadline cut it short).
+    res: Option<Result<(), CollectError>>,
+}
+
+async fn run_one(slot: &mut Slot<'_>, ctx: &ScrapeContext) {
     let start = Instant::now();
-    let mut snap = Snapshot::new();
-    let budget = ctx.remaining();
     // A panicking collector is a bug, but it must cost only its own output, not the scrape.
-    let guarded = std::panic::AssertUnwindSafe(c.collector.collect(ctx, &mut snap)).catch_unwind();
-    let res = match tokio::time::timeout_at(ctx.deadline.into(), guarded).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(CollectError::Other("collector panicked".into())),
-        Err(_) => Err(CollectError::Timeout(budget)),
+    let guarded = std::panic::AssertUnwindSafe(slot.collector.collector.collect(ctx, &mut slot.snap)).catch_unwind();
+    let res = match guarded.await {
+        Ok(r) => r,
+        Err(_) => Err(CollectError::Other("collector panicked".into())),
     };
-    (c.name, snap, start.elapsed(), res)
+    slot.duration = start.elapsed();
+    slot.res = Some(res);
 }
 
 #[cfg(test)]
