@@ -115,6 +115,7 @@ fn parallel_key_checks_are_cut_short_with_partial_results_from_every_database() 
         &redis.url(),
         "--check-keys=db0=key:1*,db1=key:2*",
         "--check-keys-batch-size=10",
+        "--check-keys-connections=2",
     ]);
     let start = Instant::now();
     let (status, body) = exp.get_with_timeout("/metrics", 0.5);

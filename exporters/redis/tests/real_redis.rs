@@ -423,6 +423,8 @@ fn key_checks_over_several_databases_on_several_connections() {
         "--check-single-keys=db1=fill:7,db2=missing",
         "--count-keys=db0=check:*,db1=fill:*,db2=nothing*,db3=check:1*",
         "--check-keys-batch-size=50",
+        // The default for a server on this host is one connection.
+        "--check-keys-connections=4",
     ]);
     let before = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
     let (_, body) = exp.get("/metrics");
@@ -451,6 +453,20 @@ fn key_checks_over_several_databases_on_several_connections() {
     // The scrape's connection, three more for check-keys and three for count-keys (about 42 SCAN pages per
     // database), and the INFO call after the scrape.
     assert_eq!(after - before, 1 + 3 + 3 + 1);
+
+    // With the default, a server on this host gets one connection, and the same metrics.
+    let local = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=check:*,db1=check:*,db2=check:*,db3=check:*,db3=fill:8",
+        "--check-single-keys=db1=fill:7,db2=missing",
+        "--check-keys-batch-size=50",
+    ]);
+    let before = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    let (_, body) = local.get("/metrics");
+    let after = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    assert_eq!(key_check_series(&body), want);
+    assert_eq!(after - before, 1 + 1);
 }
 
 /// A database that cannot be selected (beyond `databases`) holds no keys; the other databases' results are whole.
@@ -466,6 +482,7 @@ fn a_database_that_cannot_be_selected_costs_only_itself() {
         "--check-single-keys=db98=check:1",
         "--count-keys=db99=check:*,db1=check:*",
         "--check-keys-batch-size=20",
+        "--check-keys-connections=3",
     ]);
     let (_, body) = exp.get("/metrics");
     assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
@@ -492,6 +509,7 @@ fn refused_extra_connections_cost_no_results() {
         &redis.url(),
         "--check-keys=db0=check:*,db1=check:*,db2=check:*,db3=check:*",
         "--check-keys-batch-size=50",
+        "--check-keys-connections=4",
     ]);
     let (_, body) = exp.get("/metrics");
     assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");

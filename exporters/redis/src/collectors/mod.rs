@@ -136,6 +136,8 @@ pub struct KeyChecks {
     pub batch_size: usize,
     /// `--disable-exporting-key-values`.
     pub no_values: bool,
+    /// `--check-keys-connections`: 0 for [`CheckEnv::max_connections`]'s choice.
+    pub connections: usize,
 }
 
 /// How a check ended.
@@ -173,6 +175,16 @@ impl CheckEnv<'_> {
         Conn::connect(self.target, self.opts, deadline.min(Instant::now() + self.timeout)).await
     }
 
+    /// Connections a check may use at once: `--check-keys-connections`, or [`REMOTE_CHECK_CONNECTIONS`] to a
+    /// server across a network and 1 to one on this host.
+    pub fn max_connections(&self, c: &KeyChecks) -> usize {
+        match c.connections {
+            0 if self.target.is_local() => 1,
+            0 => REMOTE_CHECK_CONNECTIONS,
+            n => n,
+        }
+    }
+
     /// About how many round trips a SCAN of database `db` takes with `COUNT batch`.
     pub fn scan_round_trips(&self, db: u32, batch: usize) -> usize {
         let keys = self.db_keys.get(&db).copied().unwrap_or(0);
@@ -204,13 +216,16 @@ pub fn outcome_of(e: ClientError) -> CheckOutcome {
     if e.is_timeout() { CheckOutcome::CutShort } else { CheckOutcome::Failed(e) }
 }
 
-/// Connections a check uses at most, the scrape's own included.
+/// Connections a check uses by default to a server across a network, the scrape's own included.
 ///
 /// Redis runs commands one at a time, so more connections do not make it scan faster; what they remove is the
 /// time Redis sits idle while a reply travels back and the next command comes (a SCAN loop is one round trip
-/// after another). Over loopback that is little; over a network with a 0.6 ms round trip it is most of the
-/// time (docs/benchmarks.md). A few connections keep Redis busy; more would only cost connection set-ups.
-pub const MAX_CHECK_CONNECTIONS: usize = 4;
+/// after another). Over a network that is most of the time: with a 0.6 ms round trip, check-keys over 100,000
+/// keys in four databases took 54 ms instead of 133 (docs/benchmarks.md). To a server on the same host there is
+/// no wire time to hide, and Redis and the exporter share the CPUs: the same check gained nothing on an idle
+/// machine and was 20-50 % slower on a busy one, where a Redis kept busy without pause gets a smaller share of
+/// the CPU than one that sleeps between commands. So local servers get one connection.
+pub const REMOTE_CHECK_CONNECTIONS: usize = 4;
 
 /// Expected round trips of work per connection: a check opens one more connection for every this many, so small
 /// checks stay on the scrape's connection (a new connection costs about a round trip, and shows in
@@ -246,7 +261,7 @@ struct Pool<'p, J> {
     job: JobFn<J>,
 }
 
-/// Runs the jobs of `work` on up to [`MAX_CHECK_CONNECTIONS`] connections at once: the scrape's own `conn`, and
+/// Runs the jobs of `work` on up to [`CheckEnv::max_connections`] connections at once: the scrape's own `conn`, and
 /// more opened with `env` (one per [`ROUND_TRIPS_PER_CONNECTION`] the work is expected to take). Each connection
 /// takes the next job when done with one, and stops when none are left or it breaks.
 ///
@@ -267,7 +282,8 @@ pub async fn parallel<J: Sync>(
 ) -> CheckOutcome {
     let Work { jobs, round_trips, run: job } = work;
     let pool = Pool { env, jobs, next: AtomicUsize::new(0), again: Mutex::new(Vec::new()), checks: c, deadline, job };
-    let workers = round_trips.div_ceil(ROUND_TRIPS_PER_CONNECTION).clamp(1, MAX_CHECK_CONNECTIONS).min(jobs.len());
+    let max = env.max_connections(c).max(1);
+    let workers = round_trips.div_ceil(ROUND_TRIPS_PER_CONNECTION).clamp(1, max).min(jobs.len());
     let mut running = Vec::with_capacity(workers.max(1));
     running.push(worker(Some(&mut *conn), &pool));
     for _ in 1..workers {
