@@ -275,6 +275,7 @@ pub fn run<'a>(
     })
 }
 
+/// Does one job of the key checks on `conn`.
 fn run_job<'c>(
     conn: &'c mut Conn,
     job: &'c Job,
