@@ -221,7 +221,7 @@ pub fn outcome_of(e: ClientError) -> CheckOutcome {
 /// Redis runs commands one at a time, so more connections do not make it scan faster; what they remove is the
 /// time Redis sits idle while a reply travels back and the next command comes (a SCAN loop is one round trip
 /// after another). Over a network that is most of the time: with a 0.6 ms round trip, check-keys over 100,000
-/// keys in four databases took 54 ms instead of 133 (docs/benchmarks.md). To a server on the same host there is
+/// keys in four databases took 63 ms instead of 103 (docs/benchmarks.md). To a server on the same host there is
 /// no wire time to hide, and Redis and the exporter share the CPUs: the same check gained nothing on an idle
 /// machine and was 20-50 % slower on a busy one, where a Redis kept busy without pause gets a smaller share of
 /// the CPU than one that sleeps between commands. So local servers get one connection.
