@@ -8,7 +8,7 @@
 #              BENCH_PROFILE=release-small to build and measure that cargo profile;
 #              BENCH_REDIS_DELAY_US=N to put a proxy delaying each direction by N microseconds between the exporters
 #              and Redis (bench/delay_proxy.py), a stand-in for a network; oxporter-redis then gets
-#              --check-keys-connections=4, what it uses by default for a server that is not on a loopback address
+#              --check-keys-connections=4, what it uses by default for a server on another host
 #              (BENCH_OURS_FLAGS= replaces that, e.g. empty for a build without the flag).
 set -euo pipefail
 cd "$(dirname "$0")/.."

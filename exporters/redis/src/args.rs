@@ -122,8 +122,8 @@ pub struct Args {
     )]
     pub check_keys_batch_size: i64,
     /// Connections the key checks use at most, the scrape's own included, to work on several patterns and
-    /// databases at once; 0: 4 to a server across a network, 1 to one on this host (a loopback address or a Unix
-    /// socket), where more connections gain nothing.
+    /// databases at once; 0: 4 to a server across a network, 1 to one on this host (a Unix socket, or a TCP peer
+    /// at a loopback address or the host's own), where more connections gain nothing.
     #[arg(
         long = "check-keys-connections",
         env = "REDIS_EXPORTER_CHECK_KEYS_CONNECTIONS",

@@ -250,6 +250,7 @@ impl RedisCollector {
             target: &target,
             opts: &opts,
             timeout: sh.connection_timeout,
+            same_host: conn.same_host(),
             db_keys: info
                 .section("Keyspace")
                 .filter_map(|f| {

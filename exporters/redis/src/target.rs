@@ -115,17 +115,6 @@ impl Target {
         Ok(Target { addr: Addr::Tcp { host, port }, tls, user, password, db })
     }
 
-    /// Whether the server runs on this host: a Unix socket, `localhost` or a loopback address.
-    pub fn is_local(&self) -> bool {
-        match &self.addr {
-            Addr::Unix(_) => true,
-            Addr::Tcp { host, .. } => {
-                host.eq_ignore_ascii_case("localhost")
-                    || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            }
-        }
-    }
-
     /// The address without credentials, for logs and error messages: `redis://host:port`.
     pub fn redacted(&self) -> String {
         match &self.addr {
@@ -254,16 +243,6 @@ mod tests {
         let t = Target::parse("unix:///run/redis.sock").expect("valid");
         assert_eq!(t.addr, Addr::Unix("/run/redis.sock".into()));
         assert_eq!(Target::parse("valkey://h:1").map(|t| t.addr), Ok(tcp("h", 1)));
-    }
-
-    #[test]
-    fn local_servers() {
-        for local in ["redis://localhost", "127.0.0.1:7000", "redis://127.8.0.1", "[::1]:6380", "unix:///run/r.sock"] {
-            assert!(Target::parse(local).expect("valid").is_local(), "{local}");
-        }
-        for remote in ["redis://cache.example", "10.0.0.1:6379", "[2001:db8::1]:6379", "redis://0.0.0.0"] {
-            assert!(!Target::parse(remote).expect("valid").is_local(), "{remote}");
-        }
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct CheckEnv<'a> {
     pub opts: &'a ConnectOptions,
     /// `--connection-timeout`.
     pub timeout: Duration,
+    /// Whether the server runs on this host ([`Conn::same_host`] of the scrape's connection).
+    pub same_host: bool,
     /// Keys per database, from INFO's keyspace section (databases it does not list are empty).
     pub db_keys: HashMap<u32, u64>,
 }
@@ -179,7 +181,7 @@ impl CheckEnv<'_> {
     /// server across a network and 1 to one on this host.
     pub fn max_connections(&self, c: &KeyChecks) -> usize {
         match c.connections {
-            0 if self.target.is_local() => 1,
+            0 if self.same_host => 1,
             0 => REMOTE_CHECK_CONNECTIONS,
             n => n,
         }
@@ -421,6 +423,28 @@ mod tests {
         let config: HashMap<String, String> = [("databases".to_owned(), "99999999999".to_owned())].into();
         let snap = render("", None, &config, &settings, 0.0);
         assert_eq!(snap.get("redis_db_keys").map(|f| f.samples.len()), Some(4096));
+    }
+
+    #[test]
+    fn connections_for_key_checks() {
+        let target = Target::parse("redis://cache:6379").expect("valid");
+        let opts = ConnectOptions::default();
+        let db_keys: HashMap<u32, u64> = [(0, 25_000), (3, 10)].into();
+        let env = |same_host| CheckEnv {
+            target: &target,
+            opts: &opts,
+            timeout: Duration::from_secs(1),
+            same_host,
+            db_keys: db_keys.clone(),
+        };
+        let checks = |connections| KeyChecks { connections, ..KeyChecks::default() };
+        assert_eq!(env(true).max_connections(&checks(0)), 1);
+        assert_eq!(env(false).max_connections(&checks(0)), REMOTE_CHECK_CONNECTIONS);
+        assert_eq!(env(true).max_connections(&checks(3)), 3);
+        assert_eq!(env(false).max_connections(&checks(1)), 1);
+        assert_eq!(env(false).scan_round_trips(0, 1000), 26);
+        assert_eq!(env(false).scan_round_trips(3, 1000), 1);
+        assert_eq!(env(false).scan_round_trips(7, 0), 1, "a database INFO does not list is empty");
     }
 
     #[test]
