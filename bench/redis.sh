@@ -5,7 +5,11 @@
 #
 # Usage: bench/redis.sh [SCRAPES] [CHECK_SCRAPES]   (defaults 2000 and 100; builds the release binary first)
 # Environment: OXPORTER_REDIS=path/to/binary to measure another build (e.g. target/release-small/oxporter-redis);
-#              BENCH_PROFILE=release-small to build and measure that cargo profile.
+#              BENCH_PROFILE=release-small to build and measure that cargo profile;
+#              BENCH_REDIS_DELAY_US=N to put a proxy delaying each direction by N microseconds between the exporters
+#              and Redis (bench/delay_proxy.py), a stand-in for a network; oxporter-redis then gets
+#              --check-keys-connections=4, what it uses by default for a server on another host
+#              (BENCH_OURS_FLAGS= replaces that, e.g. empty for a build without the flag).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scrapes="${1:-2000}"
@@ -60,11 +64,22 @@ done
 echo "redis on port $port: $(redis-cli -p "$port" INFO keyspace | grep '^db' | tr '\r\n' '  ')"
 
 addr="redis://127.0.0.1:$port"
+ours_extra=""
+if [ -n "${BENCH_REDIS_DELAY_US:-}" ]; then
+  proxy_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  python3 bench/delay_proxy.py "$proxy_port" "$port" "$BENCH_REDIS_DELAY_US" &
+  proxy_pid=$!
+  trap 'kill "$proxy_pid" "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$dir"' EXIT
+  for _ in $(seq 100); do redis-cli -p "$proxy_port" PING >/dev/null 2>&1 && break; sleep 0.1; done
+  addr="redis://127.0.0.1:$proxy_port"
+  ours_extra="${BENCH_OURS_FLAGS---check-keys-connections=4}"
+  echo "through bench/delay_proxy.py on port $proxy_port: ${BENCH_REDIS_DELAY_US} us each way"
+fi
 python3 bench/compare.py --label "redis plain scrape (100k keys in 4 dbs)" --scrapes "$scrapes" \
   --ours "$OXPORTER_REDIS --web.listen-address=127.0.0.1:{port} --redis.addr=$addr" \
   --anchor "$anchor -web.listen-address=127.0.0.1:{port} -redis.addr=$addr"
 echo
 checks="db0=check:*,db1=check:*,db2=check:*,db3=check:*"
 python3 bench/compare.py --label "redis --check-keys over 2,000 keys" --scrapes "$check_scrapes" --warmup 3 \
-  --ours "$OXPORTER_REDIS --web.listen-address=127.0.0.1:{port} --redis.addr=$addr --check-keys=$checks" \
+  --ours "$OXPORTER_REDIS --web.listen-address=127.0.0.1:{port} --redis.addr=$addr --check-keys=$checks $ours_extra" \
   --anchor "$anchor -web.listen-address=127.0.0.1:{port} -redis.addr=$addr -check-keys=$checks"

@@ -131,6 +131,7 @@ pub async fn within<T>(addr: &str, deadline: Instant, fut: impl Future<Output = 
 pub struct Connection {
     stream: Box<dyn Stream>,
     addr: String,
+    same_host: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -149,6 +150,7 @@ impl Connection {
         deadline: Instant,
     ) -> Result<Connection, NetError> {
         let addr = addr.into();
+        let mut same_host = true;
         let stream: Box<dyn Stream> = match endpoint {
             Endpoint::Tcp { host, port } => {
                 let tcp = within(&addr, deadline, tokio::net::TcpStream::connect((host, port)))
@@ -156,6 +158,10 @@ impl Connection {
                     .map_err(|source| NetError::Connect { addr: addr.clone(), source })?;
                 // Best effort: only a latency matter.
                 let _ = tcp.set_nodelay(true);
+                same_host = match (tcp.peer_addr(), tcp.local_addr()) {
+                    (Ok(peer), Ok(local)) => peer.ip().is_loopback() || peer.ip() == local.ip(),
+                    _ => false,
+                };
                 match tls {
                     None => Box::new(tcp),
                     Some(tls) => {
@@ -177,12 +183,18 @@ impl Connection {
                 connect_unix(path, &addr, deadline).await?
             }
         };
-        Ok(Connection { stream, addr })
+        Ok(Connection { stream, addr, same_host })
     }
 
     /// The address named in errors.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Whether the peer runs on this host: a Unix socket, or a TCP peer at a loopback address or at the address
+    /// the connection left from (the host's own). Round trips to it cross no network, and it shares the CPUs.
+    pub fn same_host(&self) -> bool {
+        self.same_host
     }
 
     fn io(&self, source: std::io::Error) -> NetError {

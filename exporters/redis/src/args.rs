@@ -121,6 +121,17 @@ pub struct Args {
         help_heading = "Key checks"
     )]
     pub check_keys_batch_size: i64,
+    /// Connections the key checks use at most, the scrape's own included, to work on several patterns and
+    /// databases at once; 0: 4 to a server across a network, 1 to one on this host (a Unix socket, or a TCP peer
+    /// at a loopback address or the host's own), where more connections gain nothing.
+    #[arg(
+        long = "check-keys-connections",
+        env = "REDIS_EXPORTER_CHECK_KEYS_CONNECTIONS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=16),
+        help_heading = "Key checks"
+    )]
+    pub check_keys_connections: u8,
     /// Whether to leave out the values of checked keys (redis_key_value, redis_key_value_as_string).
     #[arg(long = "disable-exporting-key-values", env = "REDIS_EXPORTER_DISABLE_EXPORTING_KEY_VALUES", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, help_heading = "Key checks")]
     pub disable_exporting_key_values: bool,

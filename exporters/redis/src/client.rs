@@ -225,6 +225,16 @@ impl Conn {
         Ok(replies)
     }
 
+    /// Whether the server runs on this host (see [`Connection::same_host`]).
+    pub fn same_host(&self) -> bool {
+        self.io.same_host()
+    }
+
+    /// Whether no call has failed yet, so the connection can take more commands.
+    pub fn usable(&self) -> bool {
+        self.broken.is_none()
+    }
+
     /// Sends one command and reads its reply.
     pub async fn query(&mut self, cmd: Cmd, deadline: Instant) -> Result<Value, ClientError> {
         let mut r = self.pipeline(std::slice::from_ref(&cmd), deadline).await?;

@@ -69,6 +69,7 @@ pub fn shared(a: &Args) -> anyhow::Result<Shared> {
         single_streams: parse("check-single-streams", &a.check_single_streams)?,
         batch_size: usize::try_from(a.check_keys_batch_size).ok().filter(|n| *n > 0).unwrap_or(1000),
         no_values: a.disable_exporting_key_values,
+        connections: usize::from(a.check_keys_connections),
     };
     let tls = a.tls();
     let needs_tls = a.redis_addr.trim().to_ascii_lowercase().starts_with("rediss://")

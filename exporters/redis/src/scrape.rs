@@ -246,8 +246,21 @@ impl RedisCollector {
             (g.extract)(&input, out);
         }
 
+        let env = collectors::CheckEnv {
+            target: &target,
+            opts: &opts,
+            timeout: sh.connection_timeout,
+            same_host: conn.same_host(),
+            db_keys: info
+                .section("Keyspace")
+                .filter_map(|f| {
+                    let db = f.key.strip_prefix("db")?.parse().ok()?;
+                    Some((db, collectors::keyspace::parse_db(f.value)?.keys as u64))
+                })
+                .collect(),
+        };
         for check in CHECKS.iter().filter(|c| (c.enabled)(checks)) {
-            let outcome = (check.run)(&mut conn, checks, out, deadline).await;
+            let outcome = (check.run)(&mut conn, &env, checks, out, deadline).await;
             let cut = match outcome {
                 CheckOutcome::Done => false,
                 CheckOutcome::CutShort => {

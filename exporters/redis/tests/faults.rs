@@ -100,3 +100,40 @@ fn key_checks_are_cut_short_by_the_deadline_with_partial_results() {
     assert_eq!(redis.cli(&["PING"]).trim(), "PONG");
     assert_eq!(value(&exp.get_with_timeout("/metrics", 1.5).1, "redis_up", &[]), Some(1.0));
 }
+
+/// Key checks on several connections at once stop at the deadline too: each database's scan reports what it
+/// inspected before it, and the check says it was cut short.
+#[test]
+fn parallel_key_checks_are_cut_short_with_partial_results_from_every_database() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    for db in ["0", "1"] {
+        redis.cli(&["-n", db, "DEBUG", "POPULATE", "300000", "key", "4"]);
+    }
+    // 30,000 SCAN round trips per database: far more than the 0.45 s deadline allows.
+    let exp = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=key:1*,db1=key:2*",
+        "--check-keys-batch-size=10",
+        "--check-keys-connections=2",
+    ]);
+    let start = Instant::now();
+    let (status, body) = exp.get_with_timeout("/metrics", 0.5);
+    let took = start.elapsed();
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_millis(1500), "answered after {took:?}");
+    assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
+    assert_eq!(value(&body, "redis_exporter_key_check_truncated", &[("check", "check-keys")]), Some(1.0), "{body}");
+    let checked = |db: &str| {
+        samples(&body)
+            .into_iter()
+            .filter(|s| s.name == "redis_key_size" && s.labels.get("db").map(String::as_str) == Some(db))
+            .count()
+    };
+    let (db0, db1) = (checked("db0"), checked("db1"));
+    assert!(db0 > 0 && db1 > 0, "both databases report keys checked before the deadline: {db0} and {db1}");
+    // Each pattern matches 111,111 keys, so the key limit (100,000 per pattern) would come only near the end.
+    assert!(db0 < 100_000 && db1 < 100_000, "neither scan got far: {db0} and {db1}");
+    assert!(exp.log().contains("cut short"), "{}", exp.log());
+    assert_eq!(value(&exp.get_with_timeout("/metrics", 0.5).1, "redis_up", &[]), Some(1.0));
+}

@@ -337,6 +337,198 @@ fn key_checks() {
     assert_eq!(value(&body, "redis_key_value", &[("key", "num")]), None);
 }
 
+/// Fills database `db` with `filler` plain keys (`fill:1`…, value `x`) and 60 `check:*` keys of five types, in one
+/// Lua call.
+fn fill(redis: &RedisServer, db: u32, filler: u32) {
+    let script = "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'fill:' .. i, 'x') end
+        for i = 0, 59 do
+            local k, t = 'check:' .. i, i % 6
+            if t == 0 then redis.call('SET', k, tostring(i))
+            elseif t == 1 then redis.call('SET', k, 'text-' .. i)
+            elseif t == 2 then redis.call('RPUSH', k, 'a', 'b', 'c')
+            elseif t == 3 then redis.call('HSET', k, 'f1', 'v1', 'f2', 'v2')
+            elseif t == 4 then redis.call('SADD', k, 'x', 'y', 'z', 'w')
+            else redis.call('ZADD', k, 1, 'x') end
+        end";
+    redis.cli(&["-n", &db.to_string(), "EVAL", script, "0", &filler.to_string()]);
+}
+
+type Series = std::collections::BTreeMap<(String, Vec<(String, String)>), f64>;
+
+fn series(name: &str, labels: &[(&str, &str)], v: f64) -> ((String, Vec<(String, String)>), f64) {
+    let mut l: Vec<(String, String)> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    l.sort();
+    ((name.to_owned(), l), v)
+}
+
+/// What `fill` put under `check:*` in `db`, as the key-check metrics should report it.
+fn expected_check_keys(db: u32) -> Series {
+    let db = format!("db{db}");
+    let mut out = Series::new();
+    for i in 0..60u32 {
+        let key = format!("check:{i}");
+        let l = [("db", db.as_str()), ("key", key.as_str())];
+        let text = format!("text-{i}");
+        let size = match i % 6 {
+            0 => i.to_string().len(),
+            1 => text.len(),
+            2 => 3,
+            3 => 2,
+            4 => 4,
+            _ => 1,
+        };
+        out.extend([series("redis_key_size", &l, size as f64)]);
+        match i % 6 {
+            0 => out.extend([series("redis_key_value", &l, f64::from(i))]),
+            1 => out.extend([series(
+                "redis_key_value_as_string",
+                &[("db", db.as_str()), ("key", key.as_str()), ("val", text.as_str())],
+                1.0,
+            )]),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The key-check metrics of a scrape, checking that none is reported twice.
+fn key_check_series(body: &str) -> Series {
+    let names = ["redis_key_size", "redis_key_value", "redis_key_value_as_string"];
+    let found: Vec<_> = common::samples(body).into_iter().filter(|s| names.contains(&s.name.as_str())).collect();
+    let n = found.len();
+    let out: Series = found.into_iter().map(|s| ((s.name, s.labels.into_iter().collect()), s.value)).collect();
+    assert_eq!(out.len(), n, "a key reported twice");
+    out
+}
+
+fn stat(info: &str, name: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {info}"))
+}
+
+/// Key checks over four databases with many SCAN pages each are spread over four connections (and count-keys
+/// over four more), and report exactly the keys there are: each once, none missing, with their sizes and values.
+#[test]
+fn key_checks_over_several_databases_on_several_connections() {
+    let redis = RedisServer::start();
+    for db in 0..4 {
+        fill(&redis, db, 2000);
+    }
+    let exp = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=check:*,db1=check:*,db2=check:*,db3=check:*,db3=fill:8",
+        "--check-single-keys=db1=fill:7,db2=missing",
+        "--count-keys=db0=check:*,db1=fill:*,db2=nothing*,db3=check:1*",
+        "--check-keys-batch-size=50",
+        // The default for a server on this host is one connection.
+        "--check-keys-connections=4",
+    ]);
+    let before = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    let (_, body) = exp.get("/metrics");
+    let after = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
+    for check in ["check-keys", "count-keys"] {
+        assert_eq!(value(&body, "redis_exporter_key_check_truncated", &[("check", check)]), Some(0.0), "{check}");
+    }
+    let mut want = Series::new();
+    for db in 0..4 {
+        want.extend(expected_check_keys(db));
+    }
+    for (db, key) in [("db1", "fill:7"), ("db3", "fill:8")] {
+        want.extend([
+            series("redis_key_size", &[("db", db), ("key", key)], 1.0),
+            series("redis_key_value_as_string", &[("db", db), ("key", key), ("val", "x")], 1.0),
+        ]);
+    }
+    want.extend([series("redis_key_size", &[("db", "db2"), ("key", "missing")], 0.0)]);
+    assert_eq!(key_check_series(&body), want);
+    for (db, pattern, n) in
+        [("db0", "check:*", 60.0), ("db1", "fill:*", 2000.0), ("db2", "nothing*", 0.0), ("db3", "check:1*", 11.0)]
+    {
+        assert_eq!(value(&body, "redis_keys_count", &[("db", db), ("key", pattern)]), Some(n), "{db} {pattern}");
+    }
+    // The scrape's connection, three more for check-keys and three for count-keys (about 42 SCAN pages per
+    // database), and the INFO call after the scrape.
+    assert_eq!(after - before, 1 + 3 + 3 + 1);
+
+    // With the default, a server on this host gets one connection, and the same metrics.
+    let local = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=check:*,db1=check:*,db2=check:*,db3=check:*,db3=fill:8",
+        "--check-single-keys=db1=fill:7,db2=missing",
+        "--check-keys-batch-size=50",
+    ]);
+    let before = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    let (_, body) = local.get("/metrics");
+    let after = stat(&redis.cli(&["INFO", "stats"]), "total_connections_received");
+    assert_eq!(key_check_series(&body), want);
+    assert_eq!(after - before, 1 + 1);
+}
+
+/// A database that cannot be selected (beyond `databases`) holds no keys; the other databases' results are whole.
+#[test]
+fn a_database_that_cannot_be_selected_costs_only_itself() {
+    let redis = RedisServer::start();
+    fill(&redis, 0, 500);
+    fill(&redis, 1, 500);
+    let exp = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=check:*,db99=check:*,db1=check:*",
+        "--check-single-keys=db98=check:1",
+        "--count-keys=db99=check:*,db1=check:*",
+        "--check-keys-batch-size=20",
+        "--check-keys-connections=3",
+    ]);
+    let (_, body) = exp.get("/metrics");
+    assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
+    let mut want = expected_check_keys(0);
+    want.extend(expected_check_keys(1));
+    assert_eq!(key_check_series(&body), want);
+    assert_eq!(value(&body, "redis_keys_count", &[("db", "db1"), ("key", "check:*")]), Some(60.0));
+    assert_eq!(value(&body, "redis_keys_count", &[("db", "db99"), ("key", "check:*")]), Some(0.0));
+    for check in ["check-keys", "count-keys"] {
+        assert_eq!(value(&body, "redis_exporter_key_check_truncated", &[("check", check)]), Some(0.0), "{check}");
+    }
+}
+
+/// A Redis that accepts no more connections (`maxclients 1`) refuses the key checks' extra connections: their
+/// work is done on the scrape's connection instead, and nothing is lost.
+#[test]
+fn refused_extra_connections_cost_no_results() {
+    let redis = RedisServer::start_with(&["--maxclients", "1"]);
+    for db in 0..4 {
+        fill(&redis, db, 1000);
+    }
+    let exp = Exporter::start(&[
+        "--redis.addr",
+        &redis.url(),
+        "--check-keys=db0=check:*,db1=check:*,db2=check:*,db3=check:*",
+        "--check-keys-batch-size=50",
+        "--check-keys-connections=4",
+    ]);
+    let (_, body) = exp.get("/metrics");
+    assert_eq!(value(&body, "redis_up", &[]), Some(1.0), "{body}");
+    let mut want = Series::new();
+    for db in 0..4 {
+        want.extend(expected_check_keys(db));
+    }
+    assert_eq!(key_check_series(&body), want);
+    assert_eq!(value(&body, "redis_exporter_key_check_truncated", &[("check", "check-keys")]), Some(0.0));
+    // The exporter's connection may not be closed on the server's side yet.
+    let mut info = Err(String::new());
+    assert!(eventually(Duration::from_secs(5), || {
+        info = redis.try_cli(&["INFO", "stats"]);
+        info.as_ref().is_ok_and(|i| !i.contains("max number of clients"))
+    }));
+    let rejected = stat(&info.expect("INFO"), "rejected_connections");
+    assert!(rejected >= 3, "the extra connections were refused: {rejected}");
+}
+
 /// `--namespace` renames every family, the build info included, on `/metrics` and on `/scrape`; and, as
 /// redis_exporter, the answer is text 0.0.4 even when Prometheus prefers OpenMetrics, so summary quantiles keep
 /// redis_exporter's label values (`quantile="99"`, which OpenMetrics would write as `99.0`).

@@ -132,6 +132,13 @@ async fn plain_request_and_reply() {
 }
 
 #[tokio::test]
+async fn loopback_peers_are_on_this_host() {
+    let port = plain_server(echo).await;
+    let conn = Connection::open(tcp(port), None, "here", soon(2000)).await.expect("connects");
+    assert!(conn.same_host());
+}
+
+#[tokio::test]
 async fn refused_connection_names_the_address_only() {
     let (l, port) = listener().await;
     drop(l);
@@ -291,6 +298,7 @@ async fn unix_sockets() {
     });
     let shown = format!("unix://{}", path.display());
     assert_eq!(exchange(Endpoint::Unix(&path), None, &shown).await.expect("unix echo"), b"echo:ping");
+    assert!(Connection::open(Endpoint::Unix(&path), None, &shown, soon(2000)).await.expect("connects").same_host());
 
     let pki = Pki::new();
     let e = exchange(Endpoint::Unix(&path), Some(&client(&pki, |_| {})), &shown).await.expect_err("no TLS on unix");

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use oxporter_core::Snapshot;
 
-use super::{CheckFuture, CheckOutcome, DbKey, KeyChecks, is_pattern, outcome_of};
+use super::{CheckEnv, CheckFuture, CheckOutcome, DbKey, KeyChecks, Work, is_pattern, outcome_of, parallel};
 use crate::client::{ClientError, Cmd, Conn};
 use crate::resp::{Value, parse_go_float};
 
@@ -226,56 +226,114 @@ async fn check_batch(
     Ok(())
 }
 
-/// Runs the key checks: single keys first, then each pattern, inspecting keys in batches as SCAN finds them so
-/// that a scrape cut short still reports every batch it finished.
-pub fn run<'a>(conn: &'a mut Conn, c: &'a KeyChecks, out: &'a mut Snapshot, deadline: Instant) -> CheckFuture<'a> {
+/// One unit of the key checks, done on one connection.
+#[derive(Debug)]
+enum Job {
+    /// Plain key names of one database (`--check-single-keys`, and `--check-keys` items without glob characters).
+    Keys { db: u32, keys: Vec<Vec<u8>> },
+    /// A pattern expanded with SCAN.
+    Pattern(DbKey),
+}
+
+/// The jobs, in the order their metrics are written: plain keys by database, then each pattern.
+fn jobs(c: &KeyChecks) -> Vec<Job> {
+    let plain: Vec<&DbKey> = c.single_keys.iter().chain(c.keys.iter().filter(|k| !is_pattern(&k.key))).collect();
+    let mut dbs: Vec<u32> = plain.iter().map(|k| k.db).collect();
+    dbs.sort_unstable();
+    dbs.dedup();
+    let mut jobs: Vec<Job> = dbs
+        .into_iter()
+        .map(|db| Job::Keys {
+            db,
+            keys: plain.iter().filter(|k| k.db == db).map(|k| k.key.clone().into_bytes()).collect(),
+        })
+        .collect();
+    jobs.extend(c.keys.iter().filter(|k| is_pattern(&k.key)).cloned().map(Job::Pattern));
+    jobs
+}
+
+/// Runs the key checks, the plain keys and patterns spread over a few connections ([`super::parallel`]).
+pub fn run<'a>(
+    conn: &'a mut Conn,
+    env: &'a CheckEnv<'a>,
+    c: &'a KeyChecks,
+    out: &'a mut Snapshot,
+    deadline: Instant,
+) -> CheckFuture<'a> {
     Box::pin(async move {
-        let plain: Vec<DbKey> =
-            c.single_keys.iter().chain(c.keys.iter().filter(|k| !is_pattern(&k.key))).cloned().collect();
-        let mut dbs: Vec<u32> = plain.iter().map(|k| k.db).collect();
-        dbs.sort_unstable();
-        dbs.dedup();
-        for db in dbs {
-            let keys: Vec<Vec<u8>> = plain.iter().filter(|k| k.db == db).map(|k| k.key.clone().into_bytes()).collect();
-            if let Err(e) = check_batch(conn, db, &keys, c, out, deadline).await {
+        let jobs = jobs(c);
+        let batch = c.batch_size.max(1);
+        // SCAN pages, plus two round trips per batch of keys inspected (rarely three).
+        let round_trips = jobs
+            .iter()
+            .map(|j| match j {
+                Job::Keys { keys, .. } => 2 * keys.len().div_ceil(batch),
+                Job::Pattern(p) => env.scan_round_trips(p.db, batch).saturating_add(2),
+            })
+            .fold(0, usize::saturating_add);
+        parallel(conn, env, Work { jobs: &jobs, round_trips, run: run_job }, c, out, deadline).await
+    })
+}
+
+/// Does one job of the key checks on `conn`.
+fn run_job<'c>(
+    conn: &'c mut Conn,
+    job: &'c Job,
+    c: &'c KeyChecks,
+    out: &'c mut Snapshot,
+    deadline: Instant,
+) -> CheckFuture<'c> {
+    Box::pin(async move {
+        match job {
+            Job::Keys { db, keys } => match check_batch(conn, *db, keys, c, out, deadline).await {
+                Ok(()) => CheckOutcome::Done,
+                Err(e) => outcome_of(e),
+            },
+            Job::Pattern(p) => check_pattern(conn, p, c, out, deadline).await,
+        }
+    })
+}
+
+/// Expands one pattern with SCAN, inspecting keys in batches as SCAN finds them, so that a check cut short still
+/// reports every batch it finished.
+async fn check_pattern(
+    conn: &mut Conn,
+    p: &DbKey,
+    c: &KeyChecks,
+    out: &mut Snapshot,
+    deadline: Instant,
+) -> CheckOutcome {
+    let mut scan = ScanCursor::new(p.db, &p.key);
+    // SCAN may return a key twice; remember what was checked (bounded by MAX_KEYS_PER_PATTERN).
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let page = match scan.next_page(conn, c.batch_size.max(1), deadline).await {
+            Ok(p) => p,
+            Err(e) => return outcome_of(e),
+        };
+        let finished = page.is_none();
+        for k in page.unwrap_or_default() {
+            if seen.len() >= MAX_KEYS_PER_PATTERN {
+                break;
+            }
+            if seen.insert(k.clone()) {
+                pending.push(k);
+            }
+        }
+        let full = seen.len() >= MAX_KEYS_PER_PATTERN;
+        if finished || full || pending.len() >= c.batch_size.max(1) {
+            if let Err(e) = check_batch(conn, p.db, &pending, c, out, deadline).await {
                 return outcome_of(e);
             }
+            pending.clear();
         }
-        for p in c.keys.iter().filter(|k| is_pattern(&k.key)) {
-            let mut scan = ScanCursor::new(p.db, &p.key);
-            // SCAN may return a key twice; remember what was checked (bounded by MAX_KEYS_PER_PATTERN).
-            let mut seen = std::collections::HashSet::new();
-            let mut pending: Vec<Vec<u8>> = Vec::new();
-            loop {
-                let page = match scan.next_page(conn, c.batch_size.max(1), deadline).await {
-                    Ok(p) => p,
-                    Err(e) => return outcome_of(e),
-                };
-                let finished = page.is_none();
-                for k in page.unwrap_or_default() {
-                    if seen.len() >= MAX_KEYS_PER_PATTERN {
-                        break;
-                    }
-                    if seen.insert(k.clone()) {
-                        pending.push(k);
-                    }
-                }
-                let full = seen.len() >= MAX_KEYS_PER_PATTERN;
-                if finished || full || pending.len() >= c.batch_size.max(1) {
-                    if let Err(e) = check_batch(conn, p.db, &pending, c, out, deadline).await {
-                        return outcome_of(e);
-                    }
-                    pending.clear();
-                }
-                if full {
-                    tracing::warn!(pattern = %p.key, limit = MAX_KEYS_PER_PATTERN, "check-keys pattern matches too many keys");
-                    return CheckOutcome::CutShort;
-                }
-                if finished {
-                    break;
-                }
-            }
+        if full {
+            tracing::warn!(pattern = %p.key, limit = MAX_KEYS_PER_PATTERN, "check-keys pattern matches too many keys");
+            return CheckOutcome::CutShort;
         }
-        CheckOutcome::Done
-    })
+        if finished {
+            return CheckOutcome::Done;
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use oxporter_core::Snapshot;
 
 use super::keys::ScanCursor;
-use super::{CheckFuture, CheckOutcome, DbKey, KeyChecks, is_pattern, outcome_of};
+use super::{CheckEnv, CheckFuture, CheckOutcome, DbKey, KeyChecks, is_pattern, outcome_of};
 use crate::client::{ClientError, Cmd, Conn};
 use crate::resp::Value;
 
@@ -124,8 +124,14 @@ async fn check_streams(
     Ok(())
 }
 
-/// Runs the stream checks.
-pub fn run<'a>(conn: &'a mut Conn, c: &'a KeyChecks, out: &'a mut Snapshot, deadline: Instant) -> CheckFuture<'a> {
+/// Runs the stream checks, on the scrape's connection.
+pub fn run<'a>(
+    conn: &'a mut Conn,
+    _: &'a CheckEnv<'a>,
+    c: &'a KeyChecks,
+    out: &'a mut Snapshot,
+    deadline: Instant,
+) -> CheckFuture<'a> {
     Box::pin(async move {
         let plain: Vec<&DbKey> =
             c.single_streams.iter().chain(c.streams.iter().filter(|k| !is_pattern(&k.key))).collect();
