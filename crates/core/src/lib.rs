@@ -17,6 +17,7 @@ pub mod cli;
 pub mod collector;
 pub mod encode;
 pub mod engine;
+pub mod kept;
 pub mod logging;
 pub mod model;
 pub mod net;

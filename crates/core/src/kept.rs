@@ -1,0 +1,612 @@
+//! Reads of procfs and sysfs files through file descriptors kept open between scrapes.
+//!
+//! An exporter that reads the same kernel files every scrape spends most of its CPU in the kernel, and much of
+//! that in `openat`: walking `/sys/class/net/eth0/...` resolves symlinks and checks permissions on every component,
+//! and `close` tears down what the open built. Pseudo-files do not need a new open to show new data: procfs
+//! `seq_file`s start over at offset 0, sysfs (kernfs) calls the attribute's `show()` again, `/proc/sys` handlers
+//! run again. So a `pread(fd, buf, 0)` on a descriptor opened earlier returns fresh content without path walk,
+//! open or close.
+//!
+//! The rules that keep this correct:
+//! - Only files `fstatfs` reports on procfs or sysfs are kept. Regular files (textfile collector input, test
+//!   fixture trees, `/etc/os-release`) are opened for every read: a rename replaces them, and a kept descriptor
+//!   would go on reading the old file.
+//! - A failed read of a kept descriptor (`ENODEV` when the device is gone, `ESRCH` when the process died) drops it
+//!   and tries once more with a fresh open: the path may now name a new object (a re-created interface). An error
+//!   that a fresh open gave too (`EINVAL` for the speed of a down link) is the file's answer, and the descriptor
+//!   stays.
+//! - At most [`KeptFiles::capacity`] descriptors are kept (512, and at most a quarter of the soft
+//!   `RLIMIT_NOFILE`); beyond that files are opened per read. Descriptors unused for [`IDLE`] are closed when new
+//!   ones are added, so those of vanished devices do not pile up.
+//! - [`KeptFiles::forget_changed`] drops the descriptors below a directory entry whose identity changed (an
+//!   interface renamed away and another one given its name), which a read alone cannot notice.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Kept descriptors unused for this long are closed when a new one is added.
+pub const IDLE: Duration = Duration::from_secs(600);
+
+/// The most descriptors [`KeptFiles::global`] keeps (fewer when `RLIMIT_NOFILE` is low).
+pub const MAX_KEPT: usize = 512;
+
+/// `SYSFS_MAGIC` of `<linux/magic.h>`.
+const SYSFS_MAGIC: u64 = 0x6265_6572;
+
+/// Initial size of a whole-file read buffer: most kernel files fit.
+const INITIAL: usize = 8 * 1024;
+
+/// One kept descriptor.
+struct Entry {
+    file: Arc<File>,
+    last_used: Instant,
+    /// The errno a read through a fresh open of this path gave, if it failed: the same error from the kept
+    /// descriptor is the file's answer (not a sign of a vanished object) and needs no new open.
+    fresh_errno: Option<i32>,
+}
+
+struct Inner {
+    files: HashMap<OsString, Entry>,
+    /// The last identity (`d_ino`) seen for a directory entry, see [`KeptFiles::forget_changed`].
+    identities: HashMap<OsString, u64>,
+    last_sweep: Instant,
+}
+
+/// A bounded set of kept procfs/sysfs descriptors, keyed by path. Thread-safe; reads run outside the lock, so a
+/// read that hangs (a broken driver) holds up only readers of the same file.
+pub struct KeptFiles {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    idle: Duration,
+}
+
+impl std::fmt::Debug for KeptFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptFiles").field("kept", &self.len()).field("capacity", &self.capacity).finish()
+    }
+}
+
+/// What a read asks for.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// One read of up to this many bytes.
+    Once(usize),
+    /// Reads until end of file or this many bytes.
+    Whole(u64),
+}
+
+impl KeptFiles {
+    /// An empty set that keeps at most `capacity` descriptors and closes those unused for `idle` (checked when a
+    /// descriptor is added).
+    pub fn new(capacity: usize, idle: Duration) -> Self {
+        KeptFiles {
+            inner: Mutex::new(Inner { files: HashMap::new(), identities: HashMap::new(), last_sweep: Instant::now() }),
+            capacity,
+            idle,
+        }
+    }
+
+    /// The process-wide set: at most [`MAX_KEPT`] descriptors and never more than a quarter of the soft
+    /// `RLIMIT_NOFILE`, closed after [`IDLE`].
+    pub fn global() -> &'static KeptFiles {
+        static GLOBAL: OnceLock<KeptFiles> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+            let quarter = soft.map_or(usize::MAX, |s| usize::try_from(s / 4).unwrap_or(usize::MAX));
+            KeptFiles::new(MAX_KEPT.min(quarter), IDLE)
+        })
+    }
+
+    /// The most descriptors this set keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many descriptors are kept now.
+    pub fn len(&self) -> usize {
+        self.lock().files.len()
+    }
+
+    /// Whether no descriptor is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a descriptor for `path` is kept.
+    pub fn is_kept(&self, path: &Path) -> bool {
+        self.lock().files.contains_key(path.as_os_str())
+    }
+
+    /// Replaces `buf`'s content with the result of one read of up to `max` bytes from the start of `path`. A
+    /// single read, because some sysfs attributes (broken drivers) never finish a read-to-end loop.
+    pub fn read_once(&self, path: &Path, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
+        self.read(path, buf, Mode::Once(max))
+    }
+
+    /// Replaces `buf`'s content with the whole of `path`, read until end of file, or its first `limit` bytes
+    /// when it is longer (pass one more than the largest size you accept to tell "too large" from "exactly").
+    pub fn read_to_end(&self, path: &Path, buf: &mut Vec<u8>, limit: u64) -> io::Result<()> {
+        self.read(path, buf, Mode::Whole(limit))
+    }
+
+    /// Declares that the directory entry `path` (e.g. `/sys/class/net/eth0`) now has the identity `id` (its
+    /// inode number from the listing, `DirEntryExt::ino`, which costs no system call). When that differs from
+    /// the last identity declared for `path`, the descriptors kept below `path` are closed: the name now belongs
+    /// to another object (a renamed interface's name given to a new one), and a kept descriptor of the old
+    /// object would read on without an error. The first identity declared for `path` also closes what was kept
+    /// below it before (of unknown identity). Returns whether anything was closed.
+    pub fn forget_changed(&self, path: &Path, id: u64) -> bool {
+        let key = path.as_os_str();
+        let mut inner = self.lock();
+        match inner.identities.get_mut(key) {
+            Some(known) if *known == id => return false,
+            Some(known) => *known = id,
+            None => {
+                // Bounded like the descriptors: identities of entries long gone are dropped wholesale.
+                if inner.identities.len() >= self.capacity.max(16) * 4 {
+                    inner.identities.clear();
+                }
+                inner.identities.insert(key.to_owned(), id);
+            }
+        }
+        let before = inner.files.len();
+        inner.files.retain(|p, _| !below(p, key));
+        before != inner.files.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Nothing in the map can be left half-changed by a panic; go on with it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self, path: &Path, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+        let key = path.as_os_str();
+        let kept = {
+            let mut inner = self.lock();
+            inner.files.get_mut(key).map(|e| {
+                e.last_used = Instant::now();
+                (Arc::clone(&e.file), e.fresh_errno)
+            })
+        };
+        if let Some((file, fresh_errno)) = kept {
+            match pread_into(&file, buf, mode) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let errno = e.raw_os_error();
+                    let gone = matches!(errno, Some(libc::ENODEV | libc::ESRCH));
+                    if !gone && errno.is_some() && errno == fresh_errno {
+                        return Err(e);
+                    }
+                    let mut inner = self.lock();
+                    if inner.files.get(key).is_some_and(|k| Arc::ptr_eq(&k.file, &file)) {
+                        inner.files.remove(key);
+                    }
+                }
+            }
+        }
+        self.read_fresh(path, buf, mode)
+    }
+
+    /// Opens `path`, reads it, and keeps the descriptor if it is a pseudo-file and there is room.
+    fn read_fresh(&self, path: &Path, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+        let file = File::open(path)?;
+        if !is_pseudo(&file) {
+            return read_into(file, buf, mode);
+        }
+        let result = pread_into(&file, buf, mode);
+        let fresh_errno = match &result {
+            Ok(()) => None,
+            // Not seekable after all (`nonseekable_open`): read it the plain way, and never keep it.
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => return read_into(file, buf, mode),
+            // The object vanished between open and read: nothing worth keeping.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESRCH)) => return result,
+            Err(e) => e.raw_os_error(),
+        };
+        self.keep(path.as_os_str(), file, fresh_errno);
+        result
+    }
+
+    fn keep(&self, key: &OsStr, file: File, fresh_errno: Option<i32>) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        // Sweep for idle descriptors at most a few times per idle period, not on every insertion.
+        if now.duration_since(inner.last_sweep) >= self.idle / 8 {
+            inner.last_sweep = now;
+            let idle = self.idle;
+            inner.files.retain(|_, e| now.duration_since(e.last_used) < idle);
+        }
+        if inner.files.len() >= self.capacity && !inner.files.contains_key(key) {
+            return;
+        }
+        inner.files.insert(key.to_owned(), Entry { file: Arc::new(file), last_used: now, fresh_errno });
+    }
+}
+
+/// Whether `path` is `dir` or below it.
+fn below(path: &OsStr, dir: &OsStr) -> bool {
+    let (p, d) = (path.as_bytes(), dir.as_bytes());
+    p.starts_with(d) && (p.len() == d.len() || p.get(d.len()) == Some(&b'/') || d.ends_with(b"/"))
+}
+
+/// Whether `file` is on procfs or sysfs, whose files regenerate their content on every read from offset 0.
+fn is_pseudo(file: &File) -> bool {
+    rustix::fs::fstatfs(file).is_ok_and(|st| {
+        #[allow(clippy::unnecessary_cast)] // the field's type differs between architectures
+        let magic = st.f_type as u64;
+        st.f_type == rustix::fs::PROC_SUPER_MAGIC || magic == SYSFS_MAGIC
+    })
+}
+
+/// Reads through `pread` from offset 0 into `buf` (cleared first). The buffer is zero-filled before each read
+/// (safe code cannot read into uninitialised memory); a memset of a few KiB costs far less than the system call.
+fn pread_into(file: &File, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+    buf.clear();
+    match mode {
+        Mode::Once(max) => {
+            buf.resize(max, 0);
+            let n = pread_full(file, buf, 0)?;
+            buf.truncate(n);
+            Ok(())
+        }
+        Mode::Whole(limit) => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            let mut len = 0;
+            loop {
+                if len >= limit {
+                    buf.truncate(len);
+                    return Ok(());
+                }
+                if len == buf.len() {
+                    let grow = buf.len().max(INITIAL).min(limit - len);
+                    buf.resize(len + grow, 0);
+                }
+                let end = buf.len().min(limit);
+                let n = pread_full(file, buf.get_mut(len..end).unwrap_or_default(), len as u64)?;
+                if n == 0 {
+                    buf.truncate(len);
+                    return Ok(());
+                }
+                len += n;
+            }
+        }
+    }
+}
+
+/// One `pread`, retried on `EINTR`.
+fn pread_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match rustix::io::pread(file, &mut *buf, offset) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reads an ordinary file (or one that cannot `pread`) with `read(2)` into `buf` (cleared first).
+fn read_into(mut file: File, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+    buf.clear();
+    match mode {
+        Mode::Once(max) => {
+            buf.resize(max, 0);
+            let n = file.read(buf)?;
+            buf.truncate(n);
+        }
+        Mode::Whole(limit) => {
+            buf.reserve(INITIAL);
+            file.take(limit).read_to_end(buf)?;
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// A per-thread buffer for [`with_once`] and [`with_whole`], kept between calls.
+    static BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with a buffer of this thread that lives between calls (taken out while `f` runs, so nested calls
+/// get an empty one of their own rather than a panic).
+fn with_buf<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    let mut buf = BUF.take();
+    let out = f(&mut buf);
+    // A huge file once read should not pin its buffer for the life of the thread.
+    if buf.capacity() > 256 * 1024 {
+        buf = Vec::new();
+    }
+    BUF.set(buf);
+    out
+}
+
+/// One read of up to `max` bytes of `path` through [`KeptFiles::global`], handed to `f` from a reused buffer.
+pub fn with_once<T>(path: &Path, max: usize, f: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
+    with_buf(|buf| {
+        KeptFiles::global().read_once(path, buf, max)?;
+        Ok(f(buf))
+    })
+}
+
+/// All of `path` (at most `limit` bytes) through [`KeptFiles::global`], handed to `f` from a reused buffer.
+pub fn with_whole<T>(path: &Path, limit: u64, f: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
+    with_buf(|buf| {
+        KeptFiles::global().read_to_end(path, buf, limit)?;
+        Ok(f(buf))
+    })
+}
+
+/// All of `path` as text through [`KeptFiles::global`] (invalid UTF-8 replaced), like `std::fs::read_to_string`
+/// for the small files of procfs and sysfs.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    with_whole(path, u64::MAX, |b| String::from_utf8_lossy(b).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn text(buf: &[u8]) -> String {
+        String::from_utf8_lossy(buf).into_owned()
+    }
+
+    /// utime + stime of this process in ticks, from `/proc/self/stat` read through `kept`.
+    fn cpu_ticks(kept: &KeptFiles, buf: &mut Vec<u8>) -> u64 {
+        kept.read_to_end(Path::new("/proc/self/stat"), buf, 1 << 20).expect("read /proc/self/stat");
+        let stat = text(buf);
+        let rest = stat.rsplit_once(')').expect("comm").1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    }
+
+    #[test]
+    fn procfs_content_is_fresh_through_a_kept_descriptor() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        let before = cpu_ticks(&kept, &mut buf);
+        assert!(kept.is_kept(Path::new("/proc/self/stat")), "a procfs file is kept");
+        // Burn CPU until the tick counter moves (10 ms ticks).
+        let start = Instant::now();
+        let mut x = 0u64;
+        while cpu_ticks(&kept, &mut buf) == before {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "utime never moved ({x})");
+        }
+        assert_eq!(kept.len(), 1, "the same descriptor served every read");
+
+        // /proc/uptime: one read, and it changes over time.
+        let uptime = Path::new("/proc/uptime");
+        kept.read_once(uptime, &mut buf, 4096).expect("uptime");
+        let first = text(&buf);
+        std::thread::sleep(Duration::from_millis(30));
+        kept.read_once(uptime, &mut buf, 4096).expect("uptime");
+        assert!(kept.is_kept(uptime));
+        assert_ne!(first, text(&buf), "uptime advanced");
+    }
+
+    #[test]
+    fn sysfs_files_are_kept_and_read_once_is_bounded() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        let path = Path::new("/sys/kernel/mm/transparent_hugepage/enabled");
+        let path = if path.exists() { path } else { Path::new("/sys/class/net/lo/mtu") };
+        kept.read_once(path, &mut buf, 4096).expect("sysfs attribute");
+        let whole = text(&buf);
+        assert!(kept.is_kept(path), "{} is kept", path.display());
+        kept.read_once(path, &mut buf, 2).expect("again");
+        assert_eq!(text(&buf), whole[..2]);
+        kept.read_to_end(path, &mut buf, u64::MAX).expect("whole");
+        assert_eq!(text(&buf), whole);
+        kept.read_to_end(path, &mut buf, 3).expect("limited");
+        assert_eq!(text(&buf), whole[..3]);
+    }
+
+    #[test]
+    fn large_procfs_files_are_read_whole() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        for path in ["/proc/self/maps", "/proc/self/smaps", "/proc/self/mountinfo"] {
+            kept.read_to_end(Path::new(path), &mut buf, u64::MAX).expect(path);
+            let ours = text(&buf);
+            assert!(ours.ends_with('\n'), "{path}");
+            // Again through the kept descriptor: the same number of lines (maps of a running test can change a
+            // little, so compare shapes, not bytes).
+            kept.read_to_end(Path::new(path), &mut buf, u64::MAX).expect(path);
+            let lines = |s: &str| s.lines().count();
+            assert!(lines(&text(&buf)).abs_diff(lines(&ours)) < 50, "{path}");
+            if path.ends_with("smaps") {
+                assert!(ours.len() > INITIAL, "smaps is larger than one buffer");
+            }
+        }
+    }
+
+    #[test]
+    fn a_dead_process_gives_an_error_and_the_path_recovers() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let path = PathBuf::from(format!("/proc/{}/stat", child.id()));
+        kept.read_to_end(&path, &mut buf, u64::MAX).expect("child stat");
+        assert!(text(&buf).contains("(sleep)"));
+        assert!(kept.is_kept(&path));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        // The kept descriptor fails (ESRCH), the fresh open fails (ENOENT): an error, never the old content.
+        let err = kept.read_to_end(&path, &mut buf, u64::MAX).expect_err("dead process");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(!kept.is_kept(&path), "dropped");
+
+        // A path of a live process afterwards works and is kept again (the set recovers).
+        let child2 = Reaped(std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep"));
+        let path2 = PathBuf::from(format!("/proc/{}/stat", child2.0.id()));
+        kept.read_to_end(&path2, &mut buf, u64::MAX).expect("second child");
+        assert!(kept.is_kept(&path2));
+    }
+
+    /// Kills and reaps the child when the test ends, however it ends.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_kept_descriptor_of_a_vanished_object_is_replaced_by_a_fresh_open() {
+        // /proc/<pid>/stat of a thread id (`/proc/self/task/<tid>/stat`) of a thread that ends; then the path is
+        // asked again while the same kept set holds the old descriptor: it must not serve the dead thread.
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            // "/proc/thread-self" links to "<pid>/task/<tid>".
+            let link = std::fs::read_link("/proc/thread-self").expect("thread-self");
+            tx.send(link.file_name().expect("tid").to_owned()).expect("send");
+        });
+        let tid = rx.recv().expect("tid");
+        let path = Path::new("/proc/self/task").join(tid).join("stat");
+        let kept_before_exit = kept.read_to_end(&path, &mut buf, u64::MAX).is_ok();
+        t.join().expect("join");
+        // Wait until the thread is gone from /proc.
+        let start = Instant::now();
+        while path.exists() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if kept_before_exit {
+            assert!(kept.read_to_end(&path, &mut buf, u64::MAX).is_err(), "no stale data of an ended thread");
+            assert!(!kept.is_kept(&path));
+        }
+    }
+
+    #[test]
+    fn regular_files_are_opened_every_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, "one\n").expect("write");
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        kept.read_to_end(&path, &mut buf, u64::MAX).expect("read");
+        assert_eq!(text(&buf), "one\n");
+        assert!(!kept.is_kept(&path), "a regular file is not kept");
+        // Replaced by rename, as textfile writers do: the new content is read.
+        let tmp = dir.path().join("f.tmp");
+        std::fs::write(&tmp, "two\n").expect("write");
+        std::fs::rename(&tmp, &path).expect("rename");
+        kept.read_to_end(&path, &mut buf, u64::MAX).expect("read");
+        assert_eq!(text(&buf), "two\n");
+        kept.read_once(&path, &mut buf, 2).expect("once");
+        assert_eq!(text(&buf), "tw");
+        kept.read_to_end(&path, &mut buf, 3).expect("limited");
+        assert_eq!(text(&buf), "two");
+        assert!(kept.is_empty());
+        let missing = kept.read_once(&dir.path().join("missing"), &mut buf, 10).expect_err("missing");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn the_bound_is_respected_and_reads_beyond_it_still_work() {
+        let kept = KeptFiles::new(3, IDLE);
+        let mut buf = Vec::new();
+        let paths = ["/proc/uptime", "/proc/loadavg", "/proc/meminfo", "/proc/version", "/proc/self/stat"];
+        for _ in 0..2 {
+            for p in paths {
+                kept.read_to_end(Path::new(p), &mut buf, u64::MAX).expect(p);
+                assert!(!buf.is_empty(), "{p}");
+                assert!(kept.len() <= 3);
+            }
+        }
+        assert_eq!(kept.len(), 3);
+        assert!(kept.is_kept(Path::new("/proc/uptime")), "the first ones stay");
+        assert!(!kept.is_kept(Path::new("/proc/self/stat")), "no room for later ones");
+        assert!(KeptFiles::global().capacity() <= MAX_KEPT);
+    }
+
+    #[test]
+    fn idle_descriptors_are_closed_when_others_are_added() {
+        let kept = KeptFiles::new(8, Duration::from_millis(80));
+        let mut buf = Vec::new();
+        kept.read_to_end(Path::new("/proc/uptime"), &mut buf, u64::MAX).expect("uptime");
+        std::thread::sleep(Duration::from_millis(120));
+        kept.read_to_end(Path::new("/proc/loadavg"), &mut buf, u64::MAX).expect("loadavg");
+        assert!(!kept.is_kept(Path::new("/proc/uptime")), "idle one closed");
+        assert!(kept.is_kept(Path::new("/proc/loadavg")));
+    }
+
+    #[test]
+    fn a_file_whose_fresh_read_fails_keeps_its_descriptor() {
+        // /proc/self/mem at offset 0 is not mapped: EIO from a fresh open and from the kept descriptor alike.
+        let kept = KeptFiles::new(8, IDLE);
+        let mut buf = Vec::new();
+        let path = Path::new("/proc/self/mem");
+        let first = kept.read_once(path, &mut buf, 16).expect_err("offset 0 is unmapped");
+        assert!(kept.is_kept(path), "kept with its error ({first})");
+        let again = kept.read_once(path, &mut buf, 16).expect_err("still unmapped");
+        assert_eq!(first.raw_os_error(), again.raw_os_error());
+        assert!(kept.is_kept(path));
+    }
+
+    #[test]
+    fn changed_identity_drops_descriptors_below() {
+        let kept = KeptFiles::new(8, IDLE);
+        let mut buf = Vec::new();
+        kept.read_to_end(Path::new("/proc/self/stat"), &mut buf, u64::MAX).expect("stat");
+        kept.read_to_end(Path::new("/proc/self/statm"), &mut buf, u64::MAX).expect("statm");
+        kept.read_to_end(Path::new("/proc/uptime"), &mut buf, u64::MAX).expect("uptime");
+        assert!(!kept.forget_changed(Path::new("/proc/sel"), 7), "a name prefix is not a directory prefix");
+        // Descriptors opened before any identity was declared are of unknown identity: dropped.
+        assert!(kept.forget_changed(Path::new("/proc/self"), 1));
+        assert!(!kept.is_kept(Path::new("/proc/self/stat")) && !kept.is_kept(Path::new("/proc/self/statm")));
+        assert!(kept.is_kept(Path::new("/proc/uptime")));
+        kept.read_to_end(Path::new("/proc/self/stat"), &mut buf, u64::MAX).expect("stat");
+        assert!(!kept.forget_changed(Path::new("/proc/self"), 1), "same identity: kept");
+        assert!(kept.is_kept(Path::new("/proc/self/stat")));
+        assert!(kept.forget_changed(Path::new("/proc/self"), 2), "new identity: dropped");
+        assert!(!kept.is_kept(Path::new("/proc/self/stat")));
+    }
+
+    #[test]
+    fn concurrent_readers_share_the_set() {
+        let kept = Arc::new(KeptFiles::new(64, IDLE));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    for _ in 0..200 {
+                        for p in ["/proc/uptime", "/proc/loadavg", "/proc/self/stat"] {
+                            kept.read_to_end(Path::new(p), &mut buf, u64::MAX).expect(p);
+                            assert!(buf.ends_with(b"\n"), "{p}");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("reader");
+        }
+        assert_eq!(kept.len(), 3);
+    }
+
+    #[test]
+    fn helpers_use_the_global_set() {
+        let s = read_to_string(Path::new("/proc/loadavg")).expect("loadavg");
+        assert_eq!(s.split_whitespace().count(), 5);
+        let n = with_once(Path::new("/proc/uptime"), 4096, |b| b.len()).expect("uptime");
+        assert!(n > 3);
+        // Nested use gets its own buffer.
+        let nested = with_whole(Path::new("/proc/loadavg"), 1 << 20, |outer| {
+            with_whole(Path::new("/proc/uptime"), 1 << 20, |inner| (outer.len(), inner.len())).expect("inner")
+        })
+        .expect("outer");
+        assert!(nested.0 > 0 && nested.1 > 0);
+    }
+}
