@@ -37,6 +37,10 @@ pub const IDLE: Duration = Duration::from_secs(600);
 /// The most descriptors [`KeptFiles::global`] keeps (fewer when `RLIMIT_NOFILE` is low).
 pub const MAX_KEPT: usize = 512;
 
+/// The most directory-entry identities remembered ([`KeptFiles::forget_changed`]); beyond that they are
+/// forgotten all at once.
+const MAX_IDENTITIES: usize = 4096;
+
 /// `SYSFS_MAGIC` of `<linux/magic.h>`.
 const SYSFS_MAGIC: u64 = 0x6265_6572;
 
@@ -150,7 +154,7 @@ impl KeptFiles {
             Some(known) => *known = id,
             None => {
                 // Bounded like the descriptors: identities of entries long gone are dropped wholesale.
-                if inner.identities.len() >= self.capacity.max(16) * 4 {
+                if inner.identities.len() >= MAX_IDENTITIES {
                     inner.identities.clear();
                 }
                 inner.identities.insert(key.to_owned(), id);

@@ -1,5 +1,6 @@
 //! Metrics about the exporter process itself: the standard `process_*` families and `<ns>_exporter_build_info`.
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cli::ExporterInfo;
@@ -8,9 +9,10 @@ use crate::model::Snapshot;
 /// Linux reports CPU times in USER_HZ ticks, fixed at 100 for userspace on every architecture Rust targets.
 const USER_HZ: f64 = 100.0;
 
-/// Adds `process_*` metrics read from `/proc/self`. Missing files (non-Linux) just leave them out.
+/// Adds `process_*` metrics read from `/proc/self`. Missing files (non-Linux) just leave them out. The files are
+/// read through kept descriptors ([`crate::kept`]): no open and close per scrape.
 pub fn add_process_metrics(out: &mut Snapshot) {
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+    if let Ok(stat) = crate::kept::read_to_string(Path::new("/proc/self/stat")) {
         // Fields after the parenthesised command name, which may itself hold spaces.
         let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
         let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
@@ -34,7 +36,7 @@ pub fn add_process_metrics(out: &mut Snapshot) {
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64);
     }
-    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+    if let Ok(limits) = crate::kept::read_to_string(Path::new("/proc/self/limits")) {
         if let Some(v) = soft_limit(&limits, "Max open files") {
             out.gauge("process_max_fds", "Maximum number of open file descriptors.").sample(&[], v);
         }

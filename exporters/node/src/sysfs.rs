@@ -1,23 +1,22 @@
 //! Small helpers the sysfs and procfs collectors share: single-read attribute files, Go-style integers, sorted
 //! directory listings, and a text rendering of a snapshot for tests.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use oxporter_core::kept;
+
 /// Reads at most `max` bytes with a single `read` call. Some sysfs attributes (broken hwmon drivers, `EAGAIN`)
-/// never finish a read-to-end loop; one read either has the data or fails at once.
+/// never finish a read-to-end loop; one read either has the data or fails at once. Pseudo-files are read through
+/// kept descriptors ([`kept`]).
 pub fn read_once(path: &Path, max: usize) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; max];
-    let n = f.read(&mut buf)?;
-    buf.truncate(n);
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    kept::with_once(path, max, |b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Reads a sysfs attribute as the Go sysfs library's `SysReadFile` does: one read of up to 4 KiB, surrounding
 /// whitespace trimmed.
 pub fn read_attr(path: &Path) -> std::io::Result<String> {
-    read_once(path, 4096).map(|s| s.trim().to_owned())
+    // Valid UTF-8 is borrowed from the reused buffer: only the trimmed value is allocated.
+    kept::with_once(path, 4096, |b| String::from_utf8_lossy(b).trim().to_owned())
 }
 
 /// [`read_attr`] of `dir/name`, `None` when missing or unreadable (optional attributes).
@@ -56,10 +55,21 @@ pub fn parse_go_int(s: &str) -> Option<i64> {
 pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), listed(&e)))
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// The path of a listed entry, after telling the kept descriptors its identity: when the name now belongs to
+/// another object (an interface renamed away and a new one given its name), descriptors kept below it are closed
+/// rather than read on ([`kept::KeptFiles::forget_changed`]). The inode number comes with the listing, no system
+/// call.
+pub fn listed(entry: &std::fs::DirEntry) -> PathBuf {
+    use std::os::unix::fs::DirEntryExt;
+    let path = entry.path();
+    kept::KeptFiles::global().forget_changed(&path, entry.ino());
+    path
 }
 
 /// [`sorted_entries`] for a collector's class directory: a missing directory is "no data" (the host lacks the

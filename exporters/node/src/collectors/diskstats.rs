@@ -297,8 +297,12 @@ impl Diskstats {
             return extra;
         }
         let dev = self.block.join(&disk.name);
-        extra.rotational =
-            std::fs::read_to_string(dev.join("queue/rotational")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        extra.rotational = oxporter_core::kept::with_whole(&dev.join("queue/rotational"), 4096, |b| {
+            std::str::from_utf8(b).ok()?.trim().parse().ok()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0);
         if extra.udev.contains_key("DM_NAME")
             && let Ok(rd) = std::fs::read_dir(dev.join("slaves"))
         {

@@ -377,21 +377,19 @@ pub fn read_file(path: &Path) -> Result<String, CollectError> {
 /// 16 MiB is an error rather than parsed cut short (a number cut in half would be a wrong value). A read that
 /// blocks (a hung device attribute; a FIFO in a test tree) is ended by the scrape deadline, not here.
 pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
-    use std::io::Read;
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CollectError::io(path.display(), e)),
-    };
-    // Room for most kernel files up front: procfs reports size 0, and growing from empty costs a read(2) per
-    // doubling.
-    let mut bytes = Vec::with_capacity(8 * 1024);
-    f.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| CollectError::io(path.display(), e))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(CollectError::Other(format!("{}: larger than {} MiB", path.display(), MAX_FILE >> 20)));
+    // Pseudo-files through kept descriptors (no open and close per scrape), into a reused buffer.
+    let read = oxporter_core::kept::with_whole(path, MAX_FILE + 1, |bytes| {
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(CollectError::Other(format!("{}: larger than {} MiB", path.display(), MAX_FILE >> 20)));
+        }
+        // Kernel text is ASCII; a stray invalid byte must not make the whole file unreadable.
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    });
+    match read {
+        Ok(text) => text.map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CollectError::io(path.display(), e)),
     }
-    // Kernel text is ASCII; a stray invalid byte must not make the whole file unreadable.
-    Ok(Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())))
 }
 
 /// The entries of `dir` named `<prefix><digit>…` (Go's `filepath.Glob("<dir>/<prefix>[0-9]*")`), sorted by name as
@@ -405,7 +403,7 @@ pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let rest = name.strip_prefix(prefix)?;
-            rest.starts_with(|c: char| c.is_ascii_digit()).then(|| (name.clone(), e.path()))
+            rest.starts_with(|c: char| c.is_ascii_digit()).then(|| (name.clone(), crate::sysfs::listed(&e)))
         })
         .collect();
     out.sort();

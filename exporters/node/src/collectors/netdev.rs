@@ -227,7 +227,7 @@ impl Netdev {
             return None;
         }
         let path = self.class.join(dev).join("statistics").join(file);
-        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+        oxporter_core::kept::with_whole(&path, 4096, |b| std::str::from_utf8(b).ok()?.trim().parse().ok()).ok()?
     }
 
     fn detailed_stats(&self, dev: &str) -> Vec<(String, u64)> {
@@ -275,7 +275,7 @@ impl Netdev {
         if dev.contains('/') || dev.starts_with('.') {
             return String::new();
         }
-        std::fs::read_to_string(self.class.join(dev).join("ifalias"))
+        oxporter_core::kept::read_to_string(&self.class.join(dev).join("ifalias"))
             .map(|s| s.trim_end_matches('\n').to_owned())
             .unwrap_or_default()
     }

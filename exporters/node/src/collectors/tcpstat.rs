@@ -40,7 +40,7 @@ const TIME_WAIT: usize = 6;
 
 /// The `tw` count of the `TCP:` line of `/proc/net/sockstat`, if the file reads and has it.
 fn sockstat_time_wait(path: &Path) -> Option<u64> {
-    parse_sockstat_tw(&std::fs::read_to_string(path).ok()?)
+    parse_sockstat_tw(&oxporter_core::kept::read_to_string(path).ok()?)
 }
 
 /// The `tw` value of the `TCP:` line of a `/proc/net/sockstat` text.
