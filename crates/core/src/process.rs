@@ -33,8 +33,8 @@ pub fn add_process_metrics(out: &mut Snapshot) {
                 .sample(&[], btime + start_ticks / USER_HZ);
         }
     }
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64);
+    if let Some(n) = open_fds() {
+        out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], n);
     }
     if let Ok(limits) = crate::kept::read_to_string(Path::new("/proc/self/limits")) {
         if let Some(v) = soft_limit(&limits, "Max open files") {
@@ -45,6 +45,20 @@ pub fn add_process_metrics(out: &mut Snapshot) {
                 .sample(&[], v);
         }
     }
+}
+
+/// The number of open descriptors as client_golang counts them: the entries of `/proc/self/fd`, listed through a
+/// descriptor of its own (which is among them). Linux 6.2 and later report the number of open descriptors as the
+/// size of that directory: one `statx` instead of a listing, which makes the kernel build an entry per descriptor
+/// (and the kept descriptors of [`crate::kept`] are many); one is added for the listing's own descriptor. Older
+/// kernels report 0 there and are listed.
+fn open_fds() -> Option<f64> {
+    if let Ok(meta) = std::fs::metadata("/proc/self/fd")
+        && meta.len() > 0
+    {
+        return Some((meta.len() + 1) as f64);
+    }
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64)
 }
 
 /// The boot time from `/proc/stat`, read once: it never changes, and `/proc/stat` is costly for the kernel to
@@ -114,6 +128,18 @@ mod tests {
         ] {
             assert!(s.get(name).is_some(), "{name} missing");
         }
+    }
+
+    #[test]
+    fn open_fds_counts_as_a_listing_does() {
+        // Other threads of the test binary may open files meanwhile: retry until two counts agree.
+        for _ in 0..50 {
+            let listed = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count() as f64;
+            if open_fds() == Some(listed) {
+                return;
+            }
+        }
+        panic!("open_fds() {:?} never matched the listing", open_fds());
     }
 
     #[test]

@@ -53,11 +53,17 @@ pub fn parse_go_int(s: &str) -> Option<i64> {
 /// The entries of `dir`, sorted by name (Go's `os.ReadDir` order). `NotFound` is passed on so callers can report
 /// "no data".
 pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+    Ok(typed_entries(dir)?.into_iter().map(|(name, path, _)| (name, path)).collect())
+}
+
+/// [`sorted_entries`] with each entry's type as the listing gives it (`d_type`; sysfs and procfs fill it in, so
+/// no `lstat` per entry). Symlinks are not followed.
+pub fn typed_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf, Option<std::fs::FileType>)>> {
+    let mut out: Vec<(String, PathBuf, Option<std::fs::FileType>)> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), listed(&e)))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), listed(&e), e.file_type().ok()))
         .collect();
-    out.sort();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Ok(out)
 }
 

@@ -9,7 +9,7 @@ use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, S
 use regex::Regex;
 
 use crate::args::Args;
-use crate::sysfs::{parse_go_int, read_attr, sorted_entries};
+use crate::sysfs::{parse_go_int, read_attr, typed_entries};
 
 /// Flags of the netclass collector.
 #[derive(Debug, Clone, clap::Args)]
@@ -180,7 +180,7 @@ impl Netclass {
 
 impl BlockingCollector for Netclass {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let entries = match sorted_entries(&self.dir) {
+        let entries = match typed_entries(&self.dir) {
             Ok(e) => e,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {
                 return Err(CollectError::NoData(format!("cannot read {}: {e}", self.dir.display())));
@@ -188,9 +188,9 @@ impl BlockingCollector for Netclass {
             Err(e) => return Err(CollectError::io(self.dir.display(), e)),
         };
         let mut last_err = None;
-        for (name, path) in entries {
-            // Regular files such as `bonding_masters` are not devices.
-            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) || self.ignored.is_match(&name) {
+        for (name, path, file_type) in entries {
+            // Regular files such as `bonding_masters` are not devices (the type comes with the listing).
+            if file_type.is_some_and(|t| t.is_file()) || self.ignored.is_match(&name) {
                 continue;
             }
             match read_iface(&path) {
