@@ -18,6 +18,9 @@
 //! - At most [`KeptFiles::capacity`] descriptors are kept (512, and at most a quarter of the soft
 //!   `RLIMIT_NOFILE`); beyond that files are opened per read. Descriptors unused for [`IDLE`] are closed when new
 //!   ones are added, so those of vanished devices do not pile up.
+//! - Directories of procfs and sysfs are kept the same way ([`KeptFiles::list_dir`]: `lseek` to the start and
+//!   `getdents64` again). A removed sysfs directory lists as empty instead of failing, so an empty listing of a
+//!   kept stream is checked with a fresh open.
 //! - [`KeptFiles::forget_changed`] drops the descriptors below a directory entry whose identity changed (an
 //!   interface renamed away and another one given its name), which a read alone cannot notice.
 
@@ -41,11 +44,21 @@ pub const MAX_KEPT: usize = 512;
 /// forgotten all at once.
 const MAX_IDENTITIES: usize = 4096;
 
+/// How directories are opened for listing.
+const DIR_FLAGS: rustix::fs::OFlags =
+    rustix::fs::OFlags::RDONLY.union(rustix::fs::OFlags::DIRECTORY).union(rustix::fs::OFlags::CLOEXEC);
+
 /// `SYSFS_MAGIC` of `<linux/magic.h>`.
 const SYSFS_MAGIC: u64 = 0x6265_6572;
 
 /// Initial size of a whole-file read buffer: most kernel files fit.
 const INITIAL: usize = 8 * 1024;
+
+/// One kept directory stream.
+struct KeptDir {
+    dir: rustix::fs::Dir,
+    last_used: Instant,
+}
 
 /// One kept descriptor.
 struct Entry {
@@ -58,6 +71,8 @@ struct Entry {
 
 struct Inner {
     files: HashMap<OsString, Entry>,
+    /// Kept directory streams; taken out of the map while being listed (a stream has one position).
+    dirs: HashMap<OsString, KeptDir>,
     /// The last identity (`d_ino`) seen for a directory entry, see [`KeptFiles::forget_changed`].
     identities: HashMap<OsString, u64>,
     last_sweep: Instant,
@@ -91,7 +106,12 @@ impl KeptFiles {
     /// descriptor is added).
     pub fn new(capacity: usize, idle: Duration) -> Self {
         KeptFiles {
-            inner: Mutex::new(Inner { files: HashMap::new(), identities: HashMap::new(), last_sweep: Instant::now() }),
+            inner: Mutex::new(Inner {
+                files: HashMap::new(),
+                dirs: HashMap::new(),
+                identities: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
             capacity,
             idle,
         }
@@ -113,9 +133,10 @@ impl KeptFiles {
         self.capacity
     }
 
-    /// How many descriptors are kept now.
+    /// How many descriptors (files and directories) are kept now.
     pub fn len(&self) -> usize {
-        self.lock().files.len()
+        let inner = self.lock();
+        inner.files.len() + inner.dirs.len()
     }
 
     /// Whether no descriptor is kept.
@@ -123,9 +144,36 @@ impl KeptFiles {
         self.len() == 0
     }
 
-    /// Whether a descriptor for `path` is kept.
+    /// Whether a descriptor for `path` (a file or a directory) is kept.
     pub fn is_kept(&self, path: &Path) -> bool {
-        self.lock().files.contains_key(path.as_os_str())
+        let inner = self.lock();
+        inner.files.contains_key(path.as_os_str()) || inner.dirs.contains_key(path.as_os_str())
+    }
+
+    /// The entries of the directory `path` (without `.` and `..`), in the order the kernel lists them. A procfs or
+    /// sysfs directory's descriptor is kept and listed again from the start next time (`lseek` and `getdents64`, no
+    /// open). A removed sysfs directory lists as empty rather than failing, and a dead process's `/proc` directory
+    /// too, so an empty listing from a kept descriptor is checked with a fresh open.
+    pub fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let key = path.as_os_str();
+        let kept = self.lock().dirs.remove(key);
+        if let Some(mut kept) = kept {
+            kept.dir.rewind();
+            if let Ok(entries) = list(&mut kept.dir)
+                && !entries.is_empty()
+            {
+                self.keep_dir(key, kept.dir);
+                return Ok(entries);
+            }
+        }
+        let fd = rustix::fs::open(path, DIR_FLAGS, rustix::fs::Mode::empty())?;
+        let pseudo = is_pseudo(&fd);
+        let mut dir = rustix::fs::Dir::new(fd)?;
+        let entries = list(&mut dir)?;
+        if pseudo {
+            self.keep_dir(key, dir);
+        }
+        Ok(entries)
     }
 
     /// Replaces `buf`'s content with the result of one read of up to `max` bytes from the start of `path`. A
@@ -160,9 +208,10 @@ impl KeptFiles {
                 inner.identities.insert(key.to_owned(), id);
             }
         }
-        let before = inner.files.len();
+        let before = inner.files.len() + inner.dirs.len();
         inner.files.retain(|p, _| !below(p, key));
-        before != inner.files.len()
+        inner.dirs.retain(|p, _| !below(p, key));
+        before != inner.files.len() + inner.dirs.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -220,17 +269,90 @@ impl KeptFiles {
     fn keep(&self, key: &OsStr, file: File, fresh_errno: Option<i32>) {
         let now = Instant::now();
         let mut inner = self.lock();
-        // Sweep for idle descriptors at most a few times per idle period, not on every insertion.
-        if now.duration_since(inner.last_sweep) >= self.idle / 8 {
-            inner.last_sweep = now;
-            let idle = self.idle;
-            inner.files.retain(|_, e| now.duration_since(e.last_used) < idle);
-        }
-        if inner.files.len() >= self.capacity && !inner.files.contains_key(key) {
+        if !self.room(&mut inner, now) && !inner.files.contains_key(key) {
             return;
         }
         inner.files.insert(key.to_owned(), Entry { file: Arc::new(file), last_used: now, fresh_errno });
     }
+
+    fn keep_dir(&self, key: &OsStr, dir: rustix::fs::Dir) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        // Another reader may have kept a stream of its own meanwhile: one is enough.
+        if inner.dirs.contains_key(key) || !self.room(&mut inner, now) {
+            return;
+        }
+        inner.dirs.insert(key.to_owned(), KeptDir { dir, last_used: now });
+    }
+
+    /// Whether there is room for one more descriptor, after closing idle ones (at most a few times per idle
+    /// period, not on every insertion).
+    fn room(&self, inner: &mut Inner, now: Instant) -> bool {
+        if now.duration_since(inner.last_sweep) >= self.idle / 8 {
+            inner.last_sweep = now;
+            let idle = self.idle;
+            inner.files.retain(|_, e| now.duration_since(e.last_used) < idle);
+            inner.dirs.retain(|_, d| now.duration_since(d.last_used) < idle);
+        }
+        inner.files.len() + inner.dirs.len() < self.capacity
+    }
+}
+
+/// The type of a directory entry, as the listing gives it (`d_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (not followed).
+    Symlink,
+    /// Anything else (device, FIFO, socket).
+    Other,
+    /// Neither the listing (`DT_UNKNOWN`) nor `lstat` could say.
+    Unknown,
+}
+
+/// One entry of [`KeptFiles::list_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name.
+    pub name: OsString,
+    /// Its inode number (`d_ino`), e.g. for [`KeptFiles::forget_changed`].
+    pub ino: u64,
+    /// Its type.
+    pub kind: EntryKind,
+}
+
+/// Reads a directory stream to its end, leaving out `.` and `..`.
+fn list(dir: &mut rustix::fs::Dir) -> io::Result<Vec<DirEntry>> {
+    use rustix::fs::FileType;
+    let mut out = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let mut file_type = entry.file_type();
+        if file_type == FileType::Unknown {
+            // Some file systems leave `d_type` out; ask as `std::fs::DirEntry::file_type` does.
+            if let Ok(fd) = dir.fd()
+                && let Ok(st) = rustix::fs::statat(fd, entry.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            {
+                file_type = FileType::from_raw_mode(st.st_mode);
+            }
+        }
+        let kind = match file_type {
+            FileType::RegularFile => EntryKind::File,
+            FileType::Directory => EntryKind::Dir,
+            FileType::Symlink => EntryKind::Symlink,
+            FileType::Unknown => EntryKind::Unknown,
+            _ => EntryKind::Other,
+        };
+        out.push(DirEntry { name: OsStr::from_bytes(name).to_owned(), ino: entry.ino(), kind });
+    }
+    Ok(out)
 }
 
 /// Whether `path` is `dir` or below it.
@@ -240,7 +362,7 @@ fn below(path: &OsStr, dir: &OsStr) -> bool {
 }
 
 /// Whether `file` is on procfs or sysfs, whose files regenerate their content on every read from offset 0.
-fn is_pseudo(file: &File) -> bool {
+fn is_pseudo(file: impl std::os::fd::AsFd) -> bool {
     rustix::fs::fstatfs(file).is_ok_and(|st| {
         #[allow(clippy::unnecessary_cast)] // the field's type differs between architectures
         let magic = st.f_type as u64;
@@ -343,6 +465,11 @@ pub fn with_whole<T>(path: &Path, limit: u64, f: impl FnOnce(&[u8]) -> T) -> io:
         KeptFiles::global().read_to_end(path, buf, limit)?;
         Ok(f(buf))
     })
+}
+
+/// The entries of the directory `path` through [`KeptFiles::global`] ([`KeptFiles::list_dir`]).
+pub fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
+    KeptFiles::global().list_dir(path)
 }
 
 /// All of `path` as text through [`KeptFiles::global`] (invalid UTF-8 replaced), like `std::fs::read_to_string`
@@ -598,6 +725,99 @@ mod tests {
             t.join().expect("reader");
         }
         assert_eq!(kept.len(), 3);
+    }
+
+    fn names(entries: &[DirEntry]) -> Vec<String> {
+        let mut v: Vec<String> = entries.iter().map(|e| e.name.to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    fn std_names(path: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(path)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn pseudo_directories_are_kept_and_listed_afresh() {
+        let kept = KeptFiles::new(16, IDLE);
+        let net = Path::new("/sys/class/net");
+        let first = kept.list_dir(net).expect("/sys/class/net");
+        assert!(kept.is_kept(net));
+        assert_eq!(names(&first), std_names(net));
+        assert_eq!(names(&kept.list_dir(net).expect("again")), std_names(net));
+        let lo = first.iter().find(|e| e.name == "lo").expect("lo");
+        assert_eq!(lo.kind, EntryKind::Symlink);
+
+        // The threads of this process: a new thread shows up in the next listing of the kept stream.
+        let tasks = Path::new("/proc/self/task");
+        let before = names(&kept.list_dir(tasks).expect("tasks"));
+        let (started, wait) = std::sync::mpsc::channel::<()>();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            started.send(()).expect("send");
+            let _ = stopped.recv();
+        });
+        wait.recv().expect("started");
+        let during = names(&kept.list_dir(tasks).expect("tasks"));
+        stop.send(()).expect("stop");
+        t.join().expect("join");
+        assert!(kept.is_kept(tasks));
+        assert!(during.len() > before.len() || during != before, "{before:?} {during:?}");
+        let entry = kept.list_dir(tasks).expect("tasks");
+        assert!(entry.iter().all(|e| e.kind == EntryKind::Dir));
+    }
+
+    #[test]
+    fn a_dead_process_directory_is_not_listed_stale() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let dir = PathBuf::from(format!("/proc/{}/task", child.id()));
+        assert_eq!(kept.list_dir(&dir).expect("live").len(), 1);
+        assert!(kept.is_kept(&dir));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        let err = kept.list_dir(&dir).expect_err("dead process");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(!kept.is_kept(&dir));
+    }
+
+    #[test]
+    fn regular_directories_are_opened_every_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a"), "").expect("write");
+        let kept = KeptFiles::new(16, IDLE);
+        assert_eq!(names(&kept.list_dir(dir.path()).expect("list")), ["a"]);
+        assert!(!kept.is_kept(dir.path()));
+        std::fs::create_dir(dir.path().join("b")).expect("mkdir");
+        let entries = kept.list_dir(dir.path()).expect("list");
+        assert_eq!(names(&entries), ["a", "b"]);
+        let kinds: Vec<_> = {
+            let mut e = entries.clone();
+            e.sort_by(|x, y| x.name.cmp(&y.name));
+            e.into_iter().map(|e| e.kind).collect()
+        };
+        assert_eq!(kinds, [EntryKind::File, EntryKind::Dir]);
+        assert_eq!(kept.list_dir(&dir.path().join("missing")).expect_err("missing").kind(), io::ErrorKind::NotFound);
+        assert!(kept.list_dir(&dir.path().join("a")).is_err(), "not a directory");
+        assert!(kept.is_empty());
+    }
+
+    #[test]
+    fn directories_count_towards_the_bound_and_are_forgotten_by_identity() {
+        let kept = KeptFiles::new(2, IDLE);
+        let mut buf = Vec::new();
+        kept.read_to_end(Path::new("/proc/uptime"), &mut buf, u64::MAX).expect("uptime");
+        kept.list_dir(Path::new("/proc/self/task")).expect("tasks");
+        kept.list_dir(Path::new("/sys/class/net")).expect("net");
+        assert_eq!(kept.len(), 2);
+        assert!(!kept.is_kept(Path::new("/sys/class/net")), "no room");
+        assert!(kept.forget_changed(Path::new("/proc/self"), 9));
+        assert!(!kept.is_kept(Path::new("/proc/self/task")));
     }
 
     #[test]

@@ -57,24 +57,23 @@ pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 }
 
 /// [`sorted_entries`] with each entry's type as the listing gives it (`d_type`; sysfs and procfs fill it in, so
-/// no `lstat` per entry). Symlinks are not followed.
-pub fn typed_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf, Option<std::fs::FileType>)>> {
-    let mut out: Vec<(String, PathBuf, Option<std::fs::FileType>)> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), listed(&e), e.file_type().ok()))
+/// no `lstat` per entry). Symlinks are not followed. procfs and sysfs directories are listed through kept
+/// descriptors ([`kept::list_dir`]), and each entry's identity is declared ([`listed`]).
+pub fn typed_entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf, kept::EntryKind)>> {
+    let mut out: Vec<(String, PathBuf, kept::EntryKind)> = kept::list_dir(dir)?
+        .into_iter()
+        .map(|e| (e.name.to_string_lossy().into_owned(), listed(dir, &e), e.kind))
         .collect();
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Ok(out)
 }
 
-/// The path of a listed entry, after telling the kept descriptors its identity: when the name now belongs to
-/// another object (an interface renamed away and a new one given its name), descriptors kept below it are closed
-/// rather than read on ([`kept::KeptFiles::forget_changed`]). The inode number comes with the listing, no system
-/// call.
-pub fn listed(entry: &std::fs::DirEntry) -> PathBuf {
-    use std::os::unix::fs::DirEntryExt;
-    let path = entry.path();
-    kept::KeptFiles::global().forget_changed(&path, entry.ino());
+/// The path of the entry `entry` of `dir`, after telling the kept descriptors its identity: when the name now
+/// belongs to another object (an interface renamed away and a new one given its name), descriptors kept below it
+/// are closed rather than read on ([`kept::KeptFiles::forget_changed`]). The inode number comes with the listing.
+pub fn listed(dir: &Path, entry: &kept::DirEntry) -> PathBuf {
+    let path = dir.join(&entry.name);
+    kept::KeptFiles::global().forget_changed(&path, entry.ino);
     path
 }
 

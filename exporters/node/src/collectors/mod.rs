@@ -395,19 +395,13 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
 /// The entries of `dir` named `<prefix><digit>…` (Go's `filepath.Glob("<dir>/<prefix>[0-9]*")`), sorted by name as
 /// Go's glob sorts them. A missing or unreadable directory has no entries, as with Go's glob.
 pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(entries) = crate::sysfs::sorted_entries(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, PathBuf)> = rd
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(prefix)?;
-            rest.starts_with(|c: char| c.is_ascii_digit()).then(|| (name.clone(), crate::sysfs::listed(&e)))
-        })
-        .collect();
-    out.sort();
-    out
+    entries
+        .into_iter()
+        .filter(|(name, _)| name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+        .collect()
 }
 
 /// Parses an unsigned integer as Go's `strconv.ParseUint(s, 0, 64)` does: decimal, `0x` hex, `0o`/leading-zero

@@ -84,18 +84,18 @@ pub struct Iface {
 /// down link, `EOPNOTSUPP`, permissions) are left out; other read errors fail the interface.
 pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
     let mut iface = Iface::default();
-    for entry in std::fs::read_dir(dir).map_err(|e| CollectError::io(dir.display(), e))? {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+    // The interface's directory through a kept descriptor, like its attribute files.
+    for entry in oxporter_core::kept::list_dir(dir).map_err(|e| CollectError::io(dir.display(), e))? {
+        if entry.kind != oxporter_core::kept::EntryKind::File {
             continue;
         }
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = entry.name.to_string_lossy();
         let numeric = NUMERIC.iter().map(|(f, ..)| *f).chain(["speed"]).find(|f| *f == name);
         let text = TEXT.iter().copied().find(|f| *f == name);
         if numeric.is_none() && text.is_none() {
             continue;
         }
-        let path = entry.path();
+        let path = dir.join(&entry.name);
         let value = match read_attr(&path) {
             Ok(v) => v,
             Err(e) if ignorable(&e) => continue,
@@ -190,7 +190,7 @@ impl BlockingCollector for Netclass {
         let mut last_err = None;
         for (name, path, file_type) in entries {
             // Regular files such as `bonding_masters` are not devices (the type comes with the listing).
-            if file_type.is_some_and(|t| t.is_file()) || self.ignored.is_match(&name) {
+            if file_type == oxporter_core::kept::EntryKind::File || self.ignored.is_match(&name) {
                 continue;
             }
             match read_iface(&path) {
