@@ -400,7 +400,9 @@ pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
     };
     entries
         .into_iter()
-        .filter(|(name, _)| name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+        .filter(|(name, _)| {
+            name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
         .collect()
 }
 
