@@ -170,7 +170,8 @@ impl KeptFiles {
         let pseudo = is_pseudo(&fd);
         let mut dir = rustix::fs::Dir::new(fd)?;
         let entries = list(&mut dir)?;
-        if pseudo {
+        // An empty directory is not kept: its kept stream would have to be checked with a fresh open every time.
+        if pseudo && !entries.is_empty() {
             self.keep_dir(key, dir);
         }
         Ok(entries)
@@ -818,6 +819,23 @@ mod tests {
         assert!(!kept.is_kept(Path::new("/sys/class/net")), "no room");
         assert!(kept.forget_changed(Path::new("/proc/self"), 9));
         assert!(!kept.is_kept(Path::new("/proc/self/task")));
+    }
+
+    #[test]
+    fn empty_pseudo_directories_are_not_kept() {
+        // Most machines lack some hardware class (thermal, hwmon, …), whose directory is then empty.
+        let empty = std::fs::read_dir("/sys/class")
+            .expect("/sys/class")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()));
+        let Some(empty) = empty else {
+            eprintln!("no empty directory under /sys/class on this machine; nothing to check");
+            return;
+        };
+        let kept = KeptFiles::new(16, IDLE);
+        assert!(kept.list_dir(&empty).expect("list").is_empty());
+        assert!(!kept.is_kept(&empty), "{}", empty.display());
     }
 
     #[test]
