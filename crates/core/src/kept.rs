@@ -180,13 +180,17 @@ impl KeptFiles {
     /// Replaces `buf`'s content with the result of one read of up to `max` bytes from the start of `path`. A
     /// single read, because some sysfs attributes (broken drivers) never finish a read-to-end loop.
     pub fn read_once(&self, path: &Path, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
-        self.read(path, buf, Mode::Once(max))
+        let n = self.read(path, buf, Mode::Once(max))?;
+        buf.truncate(n);
+        Ok(())
     }
 
     /// Replaces `buf`'s content with the whole of `path`, read until end of file, or its first `limit` bytes
     /// when it is longer (pass one more than the largest size you accept to tell "too large" from "exactly").
     pub fn read_to_end(&self, path: &Path, buf: &mut Vec<u8>, limit: u64) -> io::Result<()> {
-        self.read(path, buf, Mode::Whole(limit))
+        let n = self.read(path, buf, Mode::Whole(limit))?;
+        buf.truncate(n);
+        Ok(())
     }
 
     /// Declares that the directory entry `path` (e.g. `/sys/class/net/eth0`) now has the identity `id` (its
@@ -220,7 +224,8 @@ impl KeptFiles {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read(&self, path: &Path, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+    /// Reads `path` into `scratch` ([`fill`]) and returns the number of bytes read.
+    fn read(&self, path: &Path, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
         let key = path.as_os_str();
         let kept = {
             let mut inner = self.lock();
@@ -230,8 +235,8 @@ impl KeptFiles {
             })
         };
         if let Some((file, fresh_errno)) = kept {
-            match pread_into(&file, buf, mode) {
-                Ok(()) => return Ok(()),
+            match pread_into(&file, scratch, mode) {
+                Ok(n) => return Ok(n),
                 Err(e) => {
                     let errno = e.raw_os_error();
                     let gone = matches!(errno, Some(libc::ENODEV | libc::ESRCH));
@@ -245,20 +250,20 @@ impl KeptFiles {
                 }
             }
         }
-        self.read_fresh(path, buf, mode)
+        self.read_fresh(path, scratch, mode)
     }
 
     /// Opens `path`, reads it, and keeps the descriptor if it is a pseudo-file and there is room.
-    fn read_fresh(&self, path: &Path, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
+    fn read_fresh(&self, path: &Path, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
         let file = File::open(path)?;
         if !is_pseudo(&file) {
-            return read_into(file, buf, mode);
+            return read_into(file, scratch, mode);
         }
-        let result = pread_into(&file, buf, mode);
+        let result = pread_into(&file, scratch, mode);
         let fresh_errno = match &result {
-            Ok(()) => None,
+            Ok(_) => None,
             // Not seekable after all (`nonseekable_open`): read it the plain way, and never keep it.
-            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => return read_into(file, buf, mode),
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => return read_into(file, scratch, mode),
             // The object vanished between open and read: nothing worth keeping.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESRCH)) => return result,
             Err(e) => e.raw_os_error(),
@@ -371,34 +376,36 @@ fn is_pseudo(file: impl std::os::fd::AsFd) -> bool {
     })
 }
 
-/// Reads through `pread` from offset 0 into `buf` (cleared first). The buffer is zero-filled before each read
-/// (safe code cannot read into uninitialised memory); a memset of a few KiB costs far less than the system call.
-fn pread_into(file: &File, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
-    buf.clear();
+/// Reads into `scratch` from its start and returns how many bytes were read. `scratch` is used up to its length,
+/// grown (zero-filled) when that is too short, and never shrunk: safe code cannot read into uninitialised memory,
+/// so a scratch buffer that keeps its length is zero-filled once, not before every read.
+fn fill(
+    scratch: &mut Vec<u8>,
+    mode: Mode,
+    mut read_at: impl FnMut(&mut [u8], u64) -> io::Result<usize>,
+) -> io::Result<usize> {
     match mode {
         Mode::Once(max) => {
-            buf.resize(max, 0);
-            let n = pread_full(file, buf, 0)?;
-            buf.truncate(n);
-            Ok(())
+            if scratch.len() < max {
+                scratch.resize(max, 0);
+            }
+            read_at(scratch.get_mut(..max).unwrap_or_default(), 0)
         }
         Mode::Whole(limit) => {
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
             let mut len = 0;
             loop {
                 if len >= limit {
-                    buf.truncate(len);
-                    return Ok(());
+                    return Ok(len);
                 }
-                if len == buf.len() {
-                    let grow = buf.len().max(INITIAL).min(limit - len);
-                    buf.resize(len + grow, 0);
+                if len == scratch.len() {
+                    let grow = scratch.len().max(INITIAL).min(limit - len);
+                    scratch.resize(len + grow, 0);
                 }
-                let end = buf.len().min(limit);
-                let n = pread_full(file, buf.get_mut(len..end).unwrap_or_default(), len as u64)?;
+                let end = scratch.len().min(limit);
+                let n = read_at(scratch.get_mut(len..end).unwrap_or_default(), len as u64)?;
                 if n == 0 {
-                    buf.truncate(len);
-                    return Ok(());
+                    return Ok(len);
                 }
                 len += n;
             }
@@ -406,65 +413,64 @@ fn pread_into(file: &File, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
     }
 }
 
-/// One `pread`, retried on `EINTR`.
-fn pread_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    loop {
-        match rustix::io::pread(file, &mut *buf, offset) {
-            Ok(n) => return Ok(n),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+/// [`fill`] through `pread` (the kept descriptors: every read says its offset, so none depends on the file
+/// position another reader left).
+fn pread_into(file: &File, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
+    fill(scratch, mode, |buf, offset| {
+        loop {
+            match rustix::io::pread(file, &mut *buf, offset) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-    }
+    })
 }
 
-/// Reads an ordinary file (or one that cannot `pread`) with `read(2)` into `buf` (cleared first).
-fn read_into(mut file: File, buf: &mut Vec<u8>, mode: Mode) -> io::Result<()> {
-    buf.clear();
-    match mode {
-        Mode::Once(max) => {
-            buf.resize(max, 0);
-            let n = file.read(buf)?;
-            buf.truncate(n);
+/// [`fill`] through `read(2)`, for ordinary files and files that cannot `pread` (FIFOs, `nonseekable_open`).
+fn read_into(mut file: File, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
+    fill(scratch, mode, |buf, _| {
+        loop {
+            match file.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
         }
-        Mode::Whole(limit) => {
-            buf.reserve(INITIAL);
-            file.take(limit).read_to_end(buf)?;
-        }
-    }
-    Ok(())
+    })
 }
 
 thread_local! {
-    /// A per-thread buffer for [`with_once`] and [`with_whole`], kept between calls.
-    static BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// A per-thread scratch buffer for [`with_once`] and [`with_whole`], kept between calls at its full length
+    /// (zero-filled once).
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
-/// Runs `f` with a buffer of this thread that lives between calls (taken out while `f` runs, so nested calls
-/// get an empty one of their own rather than a panic).
-fn with_buf<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
-    let mut buf = BUF.take();
-    let out = f(&mut buf);
+/// Runs `f` with the scratch buffer of this thread (taken out while `f` runs, so nested calls get an empty one of
+/// their own rather than a panic).
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    let mut scratch = SCRATCH.take();
+    let out = f(&mut scratch);
     // A huge file once read should not pin its buffer for the life of the thread.
-    if buf.capacity() > 256 * 1024 {
-        buf = Vec::new();
+    if scratch.len() > 256 * 1024 {
+        scratch = Vec::new();
     }
-    BUF.set(buf);
+    SCRATCH.set(scratch);
     out
 }
 
 /// One read of up to `max` bytes of `path` through [`KeptFiles::global`], handed to `f` from a reused buffer.
 pub fn with_once<T>(path: &Path, max: usize, f: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
-    with_buf(|buf| {
-        KeptFiles::global().read_once(path, buf, max)?;
-        Ok(f(buf))
+    with_scratch(|scratch| {
+        let n = KeptFiles::global().read(path, scratch, Mode::Once(max))?;
+        Ok(f(scratch.get(..n).unwrap_or_default()))
     })
 }
 
 /// All of `path` (at most `limit` bytes) through [`KeptFiles::global`], handed to `f` from a reused buffer.
 pub fn with_whole<T>(path: &Path, limit: u64, f: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
-    with_buf(|buf| {
-        KeptFiles::global().read_to_end(path, buf, limit)?;
-        Ok(f(buf))
+    with_scratch(|scratch| {
+        let n = KeptFiles::global().read(path, scratch, Mode::Whole(limit))?;
+        Ok(f(scratch.get(..n).unwrap_or_default()))
     })
 }
 
@@ -840,6 +846,12 @@ mod tests {
 
     #[test]
     fn helpers_use_the_global_set() {
+        // A long file, then a short one: the reused buffer hands out only what the second read returned.
+        let long = with_whole(Path::new("/proc/self/maps"), 1 << 20, |b| b.len()).expect("maps");
+        let short = with_whole(Path::new("/proc/loadavg"), 1 << 20, text).expect("loadavg");
+        assert!(long > short.len() && short.ends_with('\n') && short.lines().count() == 1, "{short:?}");
+        let once = with_once(Path::new("/proc/loadavg"), 3, |b| b.len()).expect("loadavg");
+        assert_eq!(once, 3);
         let s = read_to_string(Path::new("/proc/loadavg")).expect("loadavg");
         assert_eq!(s.split_whitespace().count(), 5);
         let n = with_once(Path::new("/proc/uptime"), 4096, |b| b.len()).expect("uptime");
