@@ -395,7 +395,19 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServeError> {
     serve_listeners(cfg, web, listeners, shutdown_signal()).await
 }
 
-/// Serves on already-bound listeners until `shutdown` completes (tests use this with their own listeners).
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long open connections get to finish their requests after SIGTERM before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves on already-bound, non-blocking listeners until `shutdown` completes (tests use this with their own
+/// listeners).
+///
+/// Each connection speaks HTTP/1.1 (hyper's HTTP/1 server; the TLS config offers no ALPN `h2`, and a plain
+/// connection is never sniffed for HTTP/2), which is all Prometheus and every other scraper needs: the HTTP/2 stack
+/// would be about 0.3 MB of code in every exporter for nothing (docs/benchmarks.md). With TLS, every new connection
+/// takes the newest certificates: the web config is checked for changes (one `stat` per file) before its handshake.
 pub async fn serve_listeners(
     cfg: ServerConfig,
     web: Arc<WebConfigHandle>,
@@ -403,65 +415,126 @@ pub async fn serve_listeners(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let app = router(cfg.clone(), web.clone());
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let mut tickers = Vec::new();
-    let initial_tls = web.tls_config();
-    let tls = initial_tls.clone().map(axum_server::tls_rustls::RustlsConfig::from_config);
-    if let (Some(tls), Some(mut applied)) = (tls.clone(), initial_tls) {
-        // Pick up rotated certificates without a restart, even when no request comes to trigger the reload. A
-        // request may have reloaded first, so compare with what the listeners use rather than trusting the
-        // return value.
-        let web2 = web.clone();
-        let ticker = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                web2.reload_if_changed();
-                if let Some(new) = web2.tls_config().filter(|new| !Arc::ptr_eq(new, &applied)) {
-                    tls.reload_from_config(new.clone());
-                    applied = new;
-                    tracing::info!("reloaded TLS configuration");
-                }
-            }
-        });
-        tickers.push(ticker);
-    }
+    // What the listeners serve with: the config at start-up, replaced when a reload brings a new one.
+    let tls = web.tls_config().map(|c| Arc::new(std::sync::Mutex::new(c)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every connection task holds a sender: when all are gone, every connection has finished.
+    let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     let mut tasks = Vec::new();
     for l in listeners {
         let addr = l.local_addr().map_err(|e| ServeError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| ServeError::Bind(addr, e))?;
         tracing::info!(address = %addr, tls = tls.is_some(), "listening");
-        let app = app.clone();
-        let handle = handle.clone();
-        let server_tls = tls.clone();
-        tasks.push(tokio::spawn(async move {
-            let res = match server_tls {
-                Some(t) => match axum_server::from_tcp_rustls(l, t) {
-                    Ok(s) => s.handle(handle).serve(app.into_make_service()).await,
-                    Err(e) => Err(e),
-                },
-                None => match axum_server::from_tcp(l) {
-                    Ok(s) => s.handle(handle).serve(app.into_make_service()).await,
-                    Err(e) => Err(e),
-                },
-            };
-            if let Err(e) = res {
-                tracing::error!(address = %addr, error = %e, "server stopped");
-            }
-        }));
+        let conn = Conn { app: app.clone(), web: web.clone(), tls: tls.clone(), _alive: alive.clone() };
+        tasks.push(tokio::spawn(accept_loop(l, conn, stop_rx.clone())));
     }
-    let h2 = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        h2.graceful_shutdown(Some(Duration::from_secs(5)));
-    });
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    drop(alive);
     for t in tasks {
         let _ = t.await;
     }
-    for t in tickers {
-        t.abort();
-    }
+    // Requests in progress get to finish; idle kept-alive connections are closed at once.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv()).await;
     Ok(())
+}
+
+/// What serving one connection needs.
+#[derive(Clone)]
+struct Conn {
+    app: Router,
+    web: Arc<WebConfigHandle>,
+    tls: Option<Arc<std::sync::Mutex<Arc<rustls::ServerConfig>>>>,
+    /// Held for as long as the connection is served (see `all_done`).
+    _alive: tokio::sync::mpsc::Sender<()>,
+}
+
+/// Accepts connections until `stop` turns true, each served by a task of its own.
+async fn accept_loop(listener: tokio::net::TcpListener, conn: Conn, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(conn.clone().serve(stream, stop.clone()));
+            }
+            // Out of file descriptors or similar: wait a little instead of spinning; the listener stays.
+            Err(e) => {
+                tracing::debug!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+impl Conn {
+    async fn serve(self, stream: tokio::net::TcpStream, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let service = hyper_util::service::TowerToHyperService::new(self.app);
+        // No timer, so no header read timeout: it would also close kept-alive connections idle between scrapes
+        // (as the server before this one, and Go's, keep them).
+        let http = hyper::server::conn::http1::Builder::new();
+        let Some(tls) = self.tls else {
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            return until_done(conn, stop).await;
+        };
+        let config = {
+            let mut applied = tls.lock().unwrap_or_else(|p| p.into_inner());
+            self.web.reload_if_changed();
+            if let Some(new) = self.web.tls_config().filter(|new| !Arc::ptr_eq(new, &applied)) {
+                *applied = new;
+                tracing::info!("reloaded TLS configuration");
+            }
+            applied.clone()
+        };
+        let handshake =
+            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tokio_rustls::TlsAcceptor::from(config).accept(stream));
+        // A connection still in its handshake at shutdown is dropped rather than waited for.
+        let stream = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            h = handshake => match h {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            },
+        };
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        until_done(conn, stop).await;
+    }
+}
+
+/// Serves a connection until the client closes it or, after `stop`, until the request in progress is answered.
+async fn until_done<I, S>(
+    conn: hyper::server::conn::http1::Connection<I, S>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let stopping = tokio::select! {
+        biased;
+        _ = conn.as_mut() => false,
+        // Also when the server is gone (the sender dropped).
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    }
 }
 
 async fn shutdown_signal() {
