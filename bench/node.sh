@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # oxporter-node against Debian's prometheus-node-exporter with the same collectors enabled.
-# Usage: bench/node.sh [SCRAPES]   (builds the release binary first)
+# Usage: bench/node.sh [SCRAPES]   (builds the shipped release binary first, with scripts/build-release)
+# Environment: OXPORTER_NODE=path/to/binary to measure another build; OXPORTER_DYNAMIC=1 to build and measure the
+#              dynamically linked `cargo build --release` binary instead.
 #
 # The collector set is derived, not listed by hand: every collector both binaries have (from their --help) that
 # both report as successful (node_scrape_collector_success 1) in one scrape on this machine. It grows by itself as
@@ -9,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scrapes="${1:-300}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oxporter/target}"
-cargo build --release -q -p oxporter-node
-ours="$CARGO_TARGET_DIR/release/oxporter-node"
+ours="${OXPORTER_NODE:-$(bash scripts/build-release -q -p oxporter-node | tail -n 1)/oxporter-node}"
 anchor="$(command -v prometheus-node-exporter || { echo "install the Debian package prometheus-node-exporter" >&2; exit 1; })"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -3,9 +3,11 @@
 # over 4 databases (25,000 each). Two runs: a plain scrape, and with --check-keys matching 2,000 keys of five types
 # (500 per database).
 #
-# Usage: bench/redis.sh [SCRAPES] [CHECK_SCRAPES]   (defaults 2000 and 100; builds the release binary first)
-# Environment: OXPORTER_REDIS=path/to/binary to measure another build (e.g. target/release-small/oxporter-redis);
-#              BENCH_PROFILE=release-small to build and measure that cargo profile;
+# Usage: bench/redis.sh [SCRAPES] [CHECK_SCRAPES]   (defaults 2000 and 100; builds the shipped release binary
+#        first, with scripts/build-release)
+# Environment: OXPORTER_REDIS=path/to/binary to measure another build; OXPORTER_DYNAMIC=1 to build and measure the
+#              dynamically linked `cargo build --release` binary; BENCH_PROFILE=NAME to build and measure that
+#              cargo profile, dynamically linked;
 #              BENCH_REDIS_DELAY_US=N to put a proxy delaying each direction by N microseconds between the exporters
 #              and Redis (bench/delay_proxy.py), a stand-in for a network; oxporter-redis then gets
 #              --check-keys-connections=4, what it uses by default for a server on another host
@@ -14,12 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scrapes="${1:-2000}"
 check_scrapes="${2:-100}"
-profile="${BENCH_PROFILE:-release}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oxporter/target}"
-if [ -z "${OXPORTER_REDIS:-}" ]; then
-  cargo build --profile "$profile" -q -p oxporter-redis
-  OXPORTER_REDIS="$CARGO_TARGET_DIR/$profile/oxporter-redis"
+if [ -z "${OXPORTER_REDIS:-}" ] && [ -n "${BENCH_PROFILE:-}" ]; then
+  cargo build --profile "$BENCH_PROFILE" -q -p oxporter-redis
+  OXPORTER_REDIS="$CARGO_TARGET_DIR/$BENCH_PROFILE/oxporter-redis"
 fi
+OXPORTER_REDIS="${OXPORTER_REDIS:-$(bash scripts/build-release -q -p oxporter-redis | tail -n 1)/oxporter-redis}"
 anchor="$(command -v prometheus-redis-exporter || { echo "install the Debian package prometheus-redis-exporter" >&2; exit 1; })"
 command -v redis-server >/dev/null || { echo "install the Debian package redis-server" >&2; exit 1; }
 

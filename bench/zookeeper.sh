@@ -2,7 +2,8 @@
 # oxporter-zookeeper scraping a 3-node ZooKeeper ensemble: the exporter's CPU, latency and peak RSS per scrape, and
 # what the scrapes cost ZooKeeper itself (CPU of the three JVMs during the scrapes minus their CPU over an equally
 # long idle period). There is no Go anchor in Debian for ZooKeeper, so no ratio.
-# Usage: bench/zookeeper.sh [SCRAPES]   (builds the release binary and the test kit's ensemble starter first)
+# Usage: bench/zookeeper.sh [SCRAPES]   (builds the shipped release binary with scripts/build-release,
+#        and the test kit's ensemble starter, first)
 #
 # The ensemble is started by the test kit (crates/testkit/src/zookeeper.rs: Debian's zookeeper package, free loopback
 # ports, four-letter words and the AdminServer on) through its small binary oxporter-zk-ensemble, and stopped when
@@ -11,9 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scrapes="${1:-300}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oxporter/target}"
-cargo build --release -q -p oxporter-zookeeper
 cargo build -q -p oxporter-testkit --bin oxporter-zk-ensemble
-ours="$CARGO_TARGET_DIR/release/oxporter-zookeeper"
+ours="${OXPORTER_ZOOKEEPER:-$(bash scripts/build-release -q -p oxporter-zookeeper | tail -n 1)/oxporter-zookeeper}"
 
 coproc ZK { "$CARGO_TARGET_DIR/debug/oxporter-zk-ensemble" 3; }
 zk_in="${ZK[1]}"
