@@ -2,6 +2,7 @@
 //!
 //! Encoding is pure: it takes families that are already in memory and never does I/O.
 
+pub mod deflate;
 pub mod float;
 pub mod openmetrics;
 pub mod text;
@@ -101,43 +102,16 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     })
 }
 
-/// The compressor kept between responses. A deflate state is about 300 KiB, allocated and zeroed anew for every
-/// response it used to cost more than compressing a typical scrape, and every page of it was a fresh page fault.
-static DEFLATE: std::sync::Mutex<Option<Box<flate2::Compress>>> = std::sync::Mutex::new(None);
-
 /// The gzip header (RFC 1952): deflate, no flags, no time, XFL 4 (fastest compression), OS unknown.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 0xff];
 
-/// Gzips `body` at a fast level (scrape bodies compress well even at level 1), reusing the kept compressor when
-/// no other response is using it.
+/// Gzips `body` with [`deflate::compress`] (fast, and its state is a few tens of KiB instead of a general
+/// compressor's 300 KiB). Never fails; the `Result` is kept for callers written against a fallible compressor.
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let kept = DEFLATE.try_lock().ok().and_then(|mut slot| slot.take());
-    let mut deflate = kept.unwrap_or_else(|| Box::new(flate2::Compress::new(flate2::Compression::fast(), false)));
-    deflate.reset();
-    let out = gzip_with(&mut deflate, body);
-    if let Ok(mut slot) = DEFLATE.try_lock()
-        && slot.is_none()
-    {
-        *slot = Some(deflate);
-    }
-    out
-}
-
-fn gzip_with(deflate: &mut flate2::Compress, body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() / 4 + 64);
     out.extend_from_slice(&GZIP_HEADER);
-    loop {
-        let consumed = usize::try_from(deflate.total_in()).unwrap_or(usize::MAX);
-        let rest = body.get(consumed..).unwrap_or_default();
-        match deflate.compress_vec(rest, &mut out, flate2::FlushCompress::Finish).map_err(std::io::Error::other)? {
-            flate2::Status::StreamEnd => break,
-            // The output is full: give it more room and go on.
-            flate2::Status::Ok | flate2::Status::BufError => out.reserve(out.capacity().max(4096)),
-        }
-    }
-    let mut crc = flate2::Crc::new();
-    crc.update(body);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
+    deflate::compress(body, &mut out);
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     // ISIZE: the length modulo 2^32.
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     Ok(out)
@@ -166,14 +140,14 @@ mod tests {
     }
 
     #[test]
-    fn gzip_round_trips_and_reuses_its_compressor() {
+    fn gzip_round_trips() {
         use std::io::Read;
         let unzip = |z: &[u8]| {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(z).read_to_end(&mut out).expect("valid gzip");
             out
         };
-        // Empty, small, and larger than one output buffer; repeated, so a reused compressor starts clean.
+        // Empty, small, and larger than several deflate blocks.
         let big: Vec<u8> =
             (0..300_000u32).flat_map(|i| format!("metric_{} {}\n", i % 97, i * 7).into_bytes()).collect();
         for body in [&b""[..], b"up 1\n", &big, b"up 1\n", &big] {
