@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs or removes oxporter exporters as systemd services, in one command:
 #
-#   sudo deploy/install.sh install node                 # binary from target/release (cargo build --release)
+#   sudo deploy/install.sh install node                 # binary built by scripts/build-release (or cargo build --release)
 #   sudo deploy/install.sh install all --from DIR       # every exporter, binaries from DIR/oxporter-<name>
 #   sudo deploy/install.sh install node --from PATH/oxporter-node
 #   sudo deploy/install.sh remove node                  # stop, disable, delete what install laid down
@@ -140,10 +140,17 @@ find_binary() {
     fi
     return
   fi
-  for c in "${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/release/$name}" "$REPO/target/release/$name" \
-    "${XDG_CACHE_HOME:-$HOME/.cache}/oxporter/target/release/$name"; do
-    if [ -n "$c" ] && [ -x "$c" ]; then
-      echo "$c"
+  # scripts/build-release puts the shipped (static) binaries under <target dir>/<host triple>/release, a plain
+  # `cargo build --release` under <target dir>/release: of those present, the most recently built wins.
+  local dir best=""
+  for dir in ${CARGO_TARGET_DIR:+"$CARGO_TARGET_DIR"} "$REPO/target" "${XDG_CACHE_HOME:-$HOME/.cache}/oxporter/target"; do
+    for c in "$dir"/*-linux-*/release/"$name" "$dir/release/$name"; do
+      if [ -x "$c" ] && { [ -z "$best" ] || [ "$c" -nt "$best" ]; }; then
+        best="$c"
+      fi
+    done
+    if [ -n "$best" ]; then
+      echo "$best"
       return
     fi
   done
@@ -337,7 +344,7 @@ if [ "$ACTION" = install ]; then
   for n in "${NAMES[@]}"; do
     b="$(find_binary "$n")"
     if [ -z "$b" ]; then
-      die "no binary for oxporter-$n: build it (cargo build --release -p oxporter-$n) or pass --from PATH"
+      die "no binary for oxporter-$n: build it (scripts/build-release -p oxporter-$n) or pass --from PATH"
     fi
     if [ ! -f "$b" ] || [ ! -x "$b" ]; then die "$b is not an executable file"; fi
     # It must run on this machine (right architecture, not truncated).
