@@ -41,9 +41,7 @@ fn program_header_types(path: &std::path::Path) -> Vec<u32> {
     let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
     let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, usize::from(u16_at(0x36)), usize::from(u16_at(0x38)));
-    (0..phnum)
-        .map(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()))
-        .collect()
+    (0..phnum).map(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap())).collect()
 }
 
 #[test]
@@ -58,10 +56,14 @@ fn the_static_build_serves_and_resolves_localhost() {
     let port = free_port();
     let mut cmd = Command::new(&bin);
     // `localhost` must resolve through /etc/hosts, with no NSS module loaded.
-    cmd.args([&format!("--web.listen-address=localhost:{port}"), "--collector.disable-defaults", "--collector.loadavg"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        &format!("--web.listen-address=localhost:{port}"),
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
     let _child = ChildGuard::spawn("oxporter-node (static)", &mut cmd);
     wait_for_port(port, Duration::from_secs(30), "the static oxporter-node");
 
