@@ -3,6 +3,9 @@
 //! node_exporter compiles Go RE2 regexps and matches them unanchored; the `regex` crate has the same syntax for
 //! everything these flags use and the same unanchored `is_match`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use oxporter_core::collector::BuildError;
 use regex::Regex;
 
@@ -106,5 +109,58 @@ mod tests {
         assert!(exclude_include("x", Some("a"), d, None, Some(("old", "^sd"))).is_err());
         // An explicitly empty exclude disables filtering.
         assert!(!exclude_include("x", Some(""), d, None, None).expect("ok").ignored("loop1"));
+    }
+}
+
+/// A field-name regexp (`--collector.netstat.fields`, `--collector.vmstat.fields`) that remembers its answers.
+///
+/// Those collectors match some 500 kernel field names against their pattern on every scrape, and the names do not
+/// change while the host runs: asking the regexp once per name takes the matching out of the scrape. At most
+/// [`Remembered::CAPACITY`] names are remembered (garbage files could name millions); beyond that it just matches.
+#[derive(Debug)]
+pub struct Remembered {
+    re: Regex,
+    answers: Mutex<HashMap<String, bool>>,
+}
+
+impl Remembered {
+    /// How many names are remembered at most.
+    pub const CAPACITY: usize = 4096;
+
+    /// Whether the regexp matches `name` (unanchored, as Go's `MatchString`).
+    pub fn is_match(&self, name: &str) -> bool {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&m) = answers.get(name) {
+            return m;
+        }
+        let m = self.re.is_match(name);
+        if answers.len() < Self::CAPACITY {
+            answers.insert(name.to_owned(), m);
+        }
+        m
+    }
+}
+
+impl From<Regex> for Remembered {
+    fn from(re: Regex) -> Self {
+        Remembered { re, answers: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[cfg(test)]
+mod remembered_tests {
+    use super::*;
+
+    #[test]
+    fn remembers_answers_within_bounds() {
+        let r = Remembered::from(Regex::new("^(Tcp_|Udp_)").expect("valid"));
+        for _ in 0..2 {
+            assert!(r.is_match("Tcp_InSegs") && !r.is_match("Ip_Forwarding") && r.is_match("Udp_InErrors"));
+        }
+        for i in 0..Remembered::CAPACITY + 10 {
+            assert!(!r.is_match(&format!("x{i}")));
+        }
+        assert_eq!(r.answers.lock().expect("lock").len(), Remembered::CAPACITY);
+        assert!(r.is_match("Tcp_OutSegs"), "still answers past capacity");
     }
 }

@@ -9,8 +9,8 @@ use crate::collectors::{sockstat, tcpstat, vmstat};
 /// Feeds `input` to every `/proc` and `/sys` parser of this crate, and the emitters to whatever parses. Must never
 /// panic.
 pub fn proc_parsers(input: &str) {
-    static ANY: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let any = ANY.get_or_init(|| regex::Regex::new(".*").ok());
+    static ANY: std::sync::OnceLock<Option<crate::filter::Remembered>> = std::sync::OnceLock::new();
+    let any = ANY.get_or_init(|| regex::Regex::new(".*").ok().map(Into::into));
     let _ = filefd::parse(input);
     let _ = crate::collectors::entropy::parse_number(input);
     if let Some(re) = any {

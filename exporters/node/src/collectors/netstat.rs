@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::read_file;
 use crate::args::Args;
+use crate::filter::Remembered;
 
 /// node_exporter's default field selection (1.9+).
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -28,7 +29,7 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
         netstat: args.proc_path("net/netstat"),
         snmp: args.proc_path("net/snmp"),
         snmp6: args.proc_path("net/snmp6"),
-        fields,
+        fields: fields.into(),
     }))
 }
 
@@ -36,7 +37,7 @@ struct Netstat {
     netstat: PathBuf,
     snmp: PathBuf,
     snmp6: PathBuf,
-    fields: Regex,
+    fields: Remembered,
 }
 
 /// One statistic: protocol (e.g. `TcpExt`, `Udp6`), name, raw value.
@@ -60,9 +61,13 @@ impl BlockingCollector for Netstat {
 }
 
 /// Writes the selected statistics. Every selected value must be a number.
-pub fn emit(stats: &[Stat<'_>], fields: &Regex, out: &mut Snapshot) -> Result<(), CollectError> {
+pub fn emit(stats: &[Stat<'_>], fields: &Remembered, out: &mut Snapshot) -> Result<(), CollectError> {
+    let mut key = String::new();
     for &(proto, name, value) in stats {
-        let key = format!("{proto}_{name}");
+        key.clear();
+        key.push_str(proto);
+        key.push('_');
+        key.push_str(name);
         if !fields.is_match(&key) {
             continue;
         }
@@ -132,7 +137,7 @@ mod tests {
     use super::*;
 
     fn collect(netstat: &str, snmp: &str, snmp6: &str) -> Result<Snapshot, CollectError> {
-        let fields = Regex::new(DEFAULT_FIELDS).expect("valid");
+        let fields = Remembered::from(Regex::new(DEFAULT_FIELDS).expect("valid"));
         let mut stats = parse_pairs(netstat)?;
         stats.extend(parse_pairs(snmp)?);
         stats.extend(parse_snmp6(snmp6));

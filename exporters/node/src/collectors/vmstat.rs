@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::read_file;
 use crate::args::Args;
+use crate::filter::Remembered;
 
 /// node_exporter's default field selection.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -24,12 +25,12 @@ pub struct VmstatArgs {
 /// Builds the collector.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let fields = Regex::new(&args.vmstat.fields).map_err(|e| format!("--collector.vmstat.fields: {e}"))?;
-    Ok(blocking(Vmstat { path: args.proc_path("vmstat"), fields }))
+    Ok(blocking(Vmstat { path: args.proc_path("vmstat"), fields: fields.into() }))
 }
 
 struct Vmstat {
     path: PathBuf,
-    fields: Regex,
+    fields: Remembered,
 }
 
 impl BlockingCollector for Vmstat {
@@ -43,7 +44,7 @@ impl BlockingCollector for Vmstat {
 }
 
 /// Parses `/proc/vmstat` (`name value` lines), keeping the fields `fields` matches.
-pub fn parse<'a>(content: &'a str, fields: &Regex) -> Result<Vec<(&'a str, f64)>, CollectError> {
+pub fn parse<'a>(content: &'a str, fields: &Remembered) -> Result<Vec<(&'a str, f64)>, CollectError> {
     let mut out = Vec::new();
     for line in content.lines() {
         let mut parts = line.split_whitespace();
@@ -69,8 +70,8 @@ pub fn parse<'a>(content: &'a str, fields: &Regex) -> Result<Vec<(&'a str, f64)>
 mod tests {
     use super::*;
 
-    fn default() -> Regex {
-        Regex::new(DEFAULT_FIELDS).expect("valid")
+    fn default() -> Remembered {
+        Remembered::from(Regex::new(DEFAULT_FIELDS).expect("valid"))
     }
 
     #[test]
