@@ -456,6 +456,26 @@ mod tests {
     }
 
     #[test]
+    fn random_inputs_of_small_alphabets_round_trip() {
+        // Small alphabets give many short and overlapping matches; sizes cross block and window boundaries.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..60 {
+            let alphabet = 1 + (next() % 6) as u8;
+            let len = (next() % 120_000) as usize;
+            let input: Vec<u8> = (0..len).map(|_| b'a' + (next() % u64::from(alphabet)) as u8).collect();
+            let mut z = Vec::new();
+            compress(&input, &mut z);
+            assert_eq!(inflate(&z), input, "round {round}: {len} bytes over {alphabet} letters");
+        }
+    }
+
+    #[test]
     fn every_prefix_of_mixed_input_round_trips() {
         let text = b"a_b{c=\"d\"} 1\na_b{c=\"e\"} 2\n\x00\xff\xfe a_b{c=\"d\"} 1\n";
         for end in 0..=text.len() {
