@@ -82,3 +82,33 @@ fn busy_port_exits_non_zero() {
     let addr = taken.local_addr().expect("addr");
     assert_refused(&[&format!("--web.listen-address={addr}")], &[&addr.to_string()]);
 }
+
+/// Like a Go program (Go 1.19+), the exporter raises its soft open-files limit to the hard limit at start, so
+/// `process_max_fds` reads as node_exporter's does.
+#[test]
+fn raises_the_open_files_limit_to_the_hard_limit() {
+    let hard = hard_open_files_limit();
+    // Start it with a lower soft limit (inherited), as a service manager's default of 1024 would be.
+    lower_soft_open_files_limit(hard.min(1024) / 2);
+    let node = exporter::node().args(["--collector.disable-defaults", "--collector.loadavg"]).start();
+    let body = node.get("/metrics", &[]).text();
+    let line = body.lines().find(|l| l.starts_with("process_max_fds ")).expect("process_max_fds in the output");
+    let value: f64 = line["process_max_fds ".len()..].trim().parse().expect("a number");
+    assert_eq!(value, hard as f64, "{line}");
+}
+
+/// The hard limit on open files of this process ("Max open files" in /proc/self/limits).
+fn hard_open_files_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("Max open files line");
+    line.split_whitespace().nth(4).expect("hard column").parse().expect("a finite hard limit")
+}
+
+#[allow(unsafe_code)] // setrlimit with a valid struct; this test process alone is affected (nextest runs each test in its own process).
+fn lower_soft_open_files_limit(soft: u64) {
+    let hard = hard_open_files_limit();
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    assert_eq!(rc, 0, "setrlimit");
+}

@@ -85,6 +85,7 @@ pub fn run_exporter<C>(
 /// Blocking work still goes to the bounded blocking pool.
 pub fn single_thread_runtime() -> Result<tokio::runtime::Runtime, StartError> {
     limit_malloc_arenas();
+    raise_open_files_limit();
     tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(64)
         .enable_all()
@@ -111,6 +112,20 @@ fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
+
+/// Raises the soft limit on open files to the hard limit, as every Go program does at start since Go 1.19 (and so
+/// the exporters we replace): `process_max_fds` then reads as theirs does, and kept descriptors (`kept`) and
+/// concurrent connections have the room a service manager grants. A failure leaves the limit as it was.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: Some(hard) })
+    {
+        tracing::debug!(error = %e, soft, hard, "could not raise the open files limit");
+    }
+}
 
 /// [`run_exporter`] without a probe route.
 pub fn run_single<C>(
