@@ -10,20 +10,21 @@ use oxporter_core::collector::BuildError;
 use regex::Regex;
 
 /// A name filter: a name is ignored when it matches `exclude` or, with `include` set, does not match `include`.
-#[derive(Debug, Clone, Default)]
+/// The answers are remembered ([`Remembered`]): devices, mount points and fs types are asked about on every scrape.
+#[derive(Debug, Default)]
 pub struct NameFilter {
-    exclude: Option<Regex>,
-    include: Option<Regex>,
+    exclude: Option<Remembered>,
+    include: Option<Remembered>,
 }
 
 impl NameFilter {
     /// A filter from the two patterns; an empty pattern means "not set", as in node_exporter.
     pub fn new(exclude: &str, include: &str) -> Result<Self, BuildError> {
-        let compile = |p: &str| -> Result<Option<Regex>, BuildError> {
+        let compile = |p: &str| -> Result<Option<Remembered>, BuildError> {
             if p.is_empty() {
                 Ok(None)
             } else {
-                Regex::new(p).map(Some).map_err(|e| format!("invalid regexp {p:?}: {e}").into())
+                Regex::new(p).map(|re| Some(re.into())).map_err(|e| format!("invalid regexp {p:?}: {e}").into())
             }
         };
         Ok(NameFilter { exclude: compile(exclude)?, include: compile(include)? })
@@ -120,7 +121,9 @@ mod tests {
 #[derive(Debug)]
 pub struct Remembered {
     re: Regex,
-    answers: Mutex<HashMap<String, bool>>,
+    // foldhash rather than SipHash: some 600 lookups a scrape, and the names (bounded in number) come from the
+    // kernel's files, not from the network.
+    answers: Mutex<HashMap<String, bool, foldhash::fast::RandomState>>,
 }
 
 impl Remembered {
@@ -143,7 +146,7 @@ impl Remembered {
 
 impl From<Regex> for Remembered {
     fn from(re: Regex) -> Self {
-        Remembered { re, answers: Mutex::new(HashMap::new()) }
+        Remembered { re, answers: Mutex::new(HashMap::default()) }
     }
 }
 

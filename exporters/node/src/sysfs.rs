@@ -5,18 +5,28 @@ use std::path::{Path, PathBuf};
 
 use oxporter_core::kept;
 
+/// `bytes` as text, invalid UTF-8 replaced (as [`String::from_utf8_lossy`]). Valid text, the usual case, is
+/// checked by [`std::str::from_utf8`], which runs through ASCII a word at a time; the lossy decoder goes byte by
+/// byte and showed up in scrape profiles.
+pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Reads at most `max` bytes with a single `read` call. Some sysfs attributes (broken hwmon drivers, `EAGAIN`)
 /// never finish a read-to-end loop; one read either has the data or fails at once. Pseudo-files are read through
 /// kept descriptors ([`kept`]).
 pub fn read_once(path: &Path, max: usize) -> std::io::Result<String> {
-    kept::with_once(path, max, |b| String::from_utf8_lossy(b).into_owned())
+    kept::with_once(path, max, |b| lossy(b).into_owned())
 }
 
 /// Reads a sysfs attribute as the Go sysfs library's `SysReadFile` does: one read of up to 4 KiB, surrounding
 /// whitespace trimmed.
 pub fn read_attr(path: &Path) -> std::io::Result<String> {
     // Valid UTF-8 is borrowed from the reused buffer: only the trimmed value is allocated.
-    kept::with_once(path, 4096, |b| String::from_utf8_lossy(b).trim().to_owned())
+    kept::with_once(path, 4096, |b| lossy(b).trim().to_owned())
 }
 
 /// [`read_attr`] of `dir/name`, `None` when missing or unreadable (optional attributes).
@@ -115,6 +125,13 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lossy_is_from_utf8_lossy() {
+        for b in [&b""[..], b"abc 1\n", "é€ ok".as_bytes(), b"a\xffb\xc3", b"\xe2\x82"] {
+            assert_eq!(lossy(b), String::from_utf8_lossy(b));
+        }
+    }
 
     #[test]
     fn go_ints() {

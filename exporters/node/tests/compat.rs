@@ -406,7 +406,7 @@ const ALLOWED: &[Allowed] = &[
         doc: "node_memory_*",
         metric: |m| {
             m.starts_with("node_memory_")
-                && !oxporter_node::collectors::meminfo::FIELDS.iter().any(|(_, name)| *name == m)
+                && !oxporter_node::collectors::meminfo::FIELDS.iter().any(|(_, name, _)| *name == m)
         },
         diff: Diff::OnlyAnchor,
         reason: "node_exporter up to 1.8 exports every /proc/meminfo line; 1.9+ (our target) exports a fixed list of \

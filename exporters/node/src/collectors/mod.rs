@@ -383,7 +383,7 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
             return Err(CollectError::Other(format!("{}: larger than {} MiB", path.display(), MAX_FILE >> 20)));
         }
         // Kernel text is ASCII; a stray invalid byte must not make the whole file unreadable.
-        Ok(String::from_utf8_lossy(bytes).into_owned())
+        Ok(crate::sysfs::lossy(bytes).into_owned())
     });
     match read {
         Ok(text) => text.map(Some),
@@ -395,15 +395,20 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
 /// The entries of `dir` named `<prefix><digit>…` (Go's `filepath.Glob("<dir>/<prefix>[0-9]*")`), sorted by name as
 /// Go's glob sorts them. A missing or unreadable directory has no entries, as with Go's glob.
 pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = crate::sysfs::sorted_entries(dir) else {
+    let Ok(listing) = oxporter_core::kept::list_dir(dir) else {
         return Vec::new();
     };
-    entries
-        .into_iter()
-        .filter(|(name, _)| {
+    // Names are matched before anything is allocated: `/sys/devices/system/cpu` has more other entries than CPUs.
+    let mut entries: Vec<(String, PathBuf)> = listing
+        .iter()
+        .filter(|e| {
+            let name = e.name.to_string_lossy();
             name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
         })
-        .collect()
+        .map(|e| (e.name.to_string_lossy().into_owned(), crate::sysfs::listed(dir, e)))
+        .collect();
+    entries.sort();
+    entries
 }
 
 /// Parses an unsigned integer as Go's `strconv.ParseUint(s, 0, 64)` does: decimal, `0x` hex, `0o`/leading-zero

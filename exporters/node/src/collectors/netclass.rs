@@ -48,24 +48,36 @@ pub struct NetclassArgs {
     pub no_netlink: bool,
 }
 
-/// Numeric attribute files and the metric suffix and type node_exporter gives them, in its order.
-const NUMERIC: &[(&str, &str, bool)] = &[
-    ("addr_assign_type", "address_assign_type", false),
-    ("carrier", "carrier", false),
-    ("carrier_changes", "carrier_changes_total", true),
-    ("carrier_up_count", "carrier_up_changes_total", true),
-    ("carrier_down_count", "carrier_down_changes_total", true),
-    ("dev_id", "device_id", false),
-    ("dormant", "dormant", false),
-    ("flags", "flags", false),
-    ("ifindex", "iface_id", false),
-    ("iflink", "iface_link", false),
-    ("link_mode", "iface_link_mode", false),
-    ("mtu", "mtu_bytes", false),
-    ("name_assign_type", "name_assign_type", false),
-    ("netdev_group", "net_dev_group", false),
-    ("tx_queue_len", "transmit_queue_length", false),
-    ("type", "protocol_type", false),
+/// Numeric attribute files with the metric name, HELP and type (counter or not) node_exporter gives them, in its
+/// order. Name and HELP are `node_network_<suffix>` and `Network device property: <suffix>`, spelled out so a scrape
+/// does not format them (checked by a test).
+const NUMERIC: &[(&str, &str, &str, bool)] = &[
+    ("addr_assign_type", "node_network_address_assign_type", "Network device property: address_assign_type", false),
+    ("carrier", "node_network_carrier", "Network device property: carrier", false),
+    ("carrier_changes", "node_network_carrier_changes_total", "Network device property: carrier_changes_total", true),
+    (
+        "carrier_up_count",
+        "node_network_carrier_up_changes_total",
+        "Network device property: carrier_up_changes_total",
+        true,
+    ),
+    (
+        "carrier_down_count",
+        "node_network_carrier_down_changes_total",
+        "Network device property: carrier_down_changes_total",
+        true,
+    ),
+    ("dev_id", "node_network_device_id", "Network device property: device_id", false),
+    ("dormant", "node_network_dormant", "Network device property: dormant", false),
+    ("flags", "node_network_flags", "Network device property: flags", false),
+    ("ifindex", "node_network_iface_id", "Network device property: iface_id", false),
+    ("iflink", "node_network_iface_link", "Network device property: iface_link", false),
+    ("link_mode", "node_network_iface_link_mode", "Network device property: iface_link_mode", false),
+    ("mtu", "node_network_mtu_bytes", "Network device property: mtu_bytes", false),
+    ("name_assign_type", "node_network_name_assign_type", "Network device property: name_assign_type", false),
+    ("netdev_group", "node_network_net_dev_group", "Network device property: net_dev_group", false),
+    ("tx_queue_len", "node_network_transmit_queue_length", "Network device property: transmit_queue_length", false),
+    ("type", "node_network_protocol_type", "Network device property: protocol_type", false),
 ];
 
 /// Text attribute files node_exporter reads.
@@ -157,22 +169,18 @@ impl Netclass {
             ],
             1.0,
         );
-        let property = |out: &mut Snapshot, suffix: &str, counter: bool, v: f64| {
-            let name = format!("node_network_{suffix}");
-            let help = format!("Network device property: {suffix}");
-            let fam = if counter { out.counter(name, help) } else { out.gauge(name, help) };
-            fam.sample(&labels, v);
-        };
-        for &(file, suffix, counter) in NUMERIC {
+        for &(file, name, help, counter) in NUMERIC {
             if let Some(&v) = iface.numbers.get(file) {
-                property(out, suffix, counter, v as f64);
+                let fam = if counter { out.counter(name, help) } else { out.gauge(name, help) };
+                fam.sample(&labels, v as f64);
             }
         }
         if let Some(&speed) = iface.numbers.get("speed") {
             // Some devices report -1 when the speed is unknown.
             if speed >= 0 || !self.ignore_invalid_speed {
                 let bytes = speed.saturating_mul(1000 * 1000) / 8;
-                property(out, "speed_bytes", false, bytes as f64);
+                out.gauge("node_network_speed_bytes", "Network device property: speed_bytes")
+                    .sample(&labels, bytes as f64);
             }
         }
     }
@@ -239,6 +247,14 @@ mod tests {
         }
         // bonding_masters is a file, not a device.
         assert!(!text.contains("bonding_masters"), "{text}");
+    }
+
+    #[test]
+    fn names_and_help_follow_the_suffix() {
+        for (_, name, help, _) in NUMERIC {
+            let suffix = name.strip_prefix("node_network_").expect("prefix");
+            assert_eq!(*help, format!("Network device property: {suffix}"));
+        }
     }
 
     #[test]
