@@ -98,7 +98,7 @@ pub struct Disk {
 pub fn parse(content: &str) -> Result<Vec<Disk>, CollectError> {
     let mut out = Vec::new();
     for line in content.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
+        let fields: Vec<&str> = super::fields(line).collect();
         if fields.is_empty() {
             continue;
         }

@@ -184,8 +184,8 @@ pub fn parse_mountinfo(content: &str) -> Result<Vec<Mount>, CollectError> {
             CollectError::Parse(format!("mountinfo: malformed line {:?}", line.chars().take(80).collect::<String>()))
         };
         let (left, right) = line.split_once(" - ").ok_or_else(bad)?;
-        let l: Vec<&str> = left.split_whitespace().collect();
-        let r: Vec<&str> = right.split_whitespace().collect();
+        let l: Vec<&str> = super::fields(left).collect();
+        let r: Vec<&str> = super::fields(right).collect();
         if l.len() < 6 || r.len() < 2 {
             return Err(bad());
         }

@@ -96,7 +96,7 @@ impl BlockingCollector for Meminfo {
 pub fn parse(content: &str) -> Result<Vec<Option<f64>>, CollectError> {
     let mut values = vec![None; FIELDS.len()];
     for line in content.lines() {
-        let mut fields = line.split_whitespace();
+        let mut fields = super::fields(line);
         let bad = || CollectError::Parse(format!("/proc/meminfo: malformed line {line:?}"));
         let (key, raw, unit) = match (fields.next(), fields.next(), fields.next(), fields.next()) {
             (None, ..) => continue,

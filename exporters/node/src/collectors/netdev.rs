@@ -153,7 +153,7 @@ pub fn parse(content: &str) -> Result<Vec<Device>, CollectError> {
     let columns: Vec<String> = rx
         .split_whitespace()
         .map(|c| format!("receive_{c}"))
-        .chain(tx.split_whitespace().map(|c| format!("transmit_{c}")))
+        .chain(super::fields(tx).map(|c| format!("transmit_{c}")))
         .collect();
     let mut out = Vec::new();
     for line in lines {
@@ -166,7 +166,7 @@ pub fn parse(content: &str) -> Result<Vec<Device>, CollectError> {
                 line.chars().take(40).collect::<String>()
             )));
         };
-        let values: Vec<&str> = values.split_whitespace().collect();
+        let values: Vec<&str> = super::fields(values).collect();
         if values.len() != columns.len() {
             return Err(CollectError::Parse(format!(
                 "net/dev: {} has {} values, expected {}",

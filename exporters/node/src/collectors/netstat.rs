@@ -92,8 +92,8 @@ pub fn parse_pairs(content: &str) -> Result<Vec<Stat<'_>>, CollectError> {
         let Some(values) = lines.next() else {
             return Err(CollectError::Parse(format!("netstat: header without values: {:?}", short(names))));
         };
-        let mut n = names.split_whitespace();
-        let mut v = values.split_whitespace();
+        let mut n = super::fields(names);
+        let mut v = super::fields(values);
         let (Some(proto_n), Some(proto_v)) = (n.next(), v.next()) else {
             return Err(CollectError::Parse("netstat: empty line".into()));
         };
@@ -103,12 +103,13 @@ pub fn parse_pairs(content: &str) -> Result<Vec<Stat<'_>>, CollectError> {
         if proto_n != proto_v {
             return Err(CollectError::Parse(format!("netstat: {proto_n} header followed by {:?}", short(proto_v))));
         }
-        let names: Vec<&str> = n.collect();
-        let values: Vec<&str> = v.collect();
-        if names.len() != values.len() {
-            return Err(CollectError::Parse(format!("netstat: field count mismatch for {proto}")));
+        loop {
+            match (n.next(), v.next()) {
+                (Some(name), Some(value)) => out.push((proto, name, value)),
+                (None, None) => break,
+                _ => return Err(CollectError::Parse(format!("netstat: field count mismatch for {proto}"))),
+            }
         }
-        out.extend(names.into_iter().zip(values).map(|(name, value)| (proto, name, value)));
     }
     Ok(out)
 }
@@ -118,7 +119,7 @@ pub fn parse_pairs(content: &str) -> Result<Vec<Stat<'_>>, CollectError> {
 pub fn parse_snmp6(content: &str) -> Vec<Stat<'_>> {
     let mut out = Vec::new();
     for line in content.lines() {
-        let mut parts = line.split_whitespace();
+        let mut parts = super::fields(line);
         let (Some(key), Some(value)) = (parts.next(), parts.next()) else { continue };
         if let Some(i) = key.find('6') {
             let (proto, name) = key.split_at(i + 1);

@@ -49,7 +49,7 @@ const KNOWN: [&str; 6] = ["inuse", "orphan", "tw", "alloc", "mem", "memory"];
 pub fn parse(content: &str) -> Result<Sockstat4or6, CollectError> {
     let mut out = Sockstat4or6::default();
     for line in content.lines() {
-        let mut parts = line.split_whitespace();
+        let mut parts = super::fields(line);
         let Some(head) = parts.next() else { continue };
         let Some(proto) = head.strip_suffix(':') else {
             return Err(CollectError::Parse(format!(

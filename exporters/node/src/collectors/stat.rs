@@ -121,7 +121,7 @@ const USER_HZ: f64 = 100.0;
 pub fn parse(content: &str) -> Result<ProcStat, CollectError> {
     let mut st = ProcStat::default();
     for line in content.lines() {
-        let mut parts = line.split_whitespace();
+        let mut parts = super::fields(line);
         let (Some(key), Some(first)) = (parts.next(), parts.next()) else {
             continue;
         };

@@ -47,7 +47,7 @@ impl BlockingCollector for Vmstat {
 pub fn parse<'a>(content: &'a str, fields: &Remembered) -> Result<Vec<(&'a str, f64)>, CollectError> {
     let mut out = Vec::new();
     for line in content.lines() {
-        let mut parts = line.split_whitespace();
+        let mut parts = super::fields(line);
         let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
             if line.trim().is_empty() {
                 continue;
