@@ -184,19 +184,30 @@ pub fn parse_mountinfo(content: &str) -> Result<Vec<Mount>, CollectError> {
             CollectError::Parse(format!("mountinfo: malformed line {:?}", line.chars().take(80).collect::<String>()))
         };
         let (left, right) = line.split_once(" - ").ok_or_else(bad)?;
-        let l: Vec<&str> = super::fields(left).collect();
-        let r: Vec<&str> = super::fields(right).collect();
-        if l.len() < 6 || r.len() < 2 {
+        let mut l = super::fields(left);
+        let mut r = super::fields(right);
+        let (Some(_), Some(_), Some(numbers), Some(_), Some(mount_point), Some(mount_opts)) =
+            (l.next(), l.next(), l.next(), l.next(), l.next(), l.next())
+        else {
             return Err(bad());
-        }
-        let (major, minor) = l[2].split_once(':').ok_or_else(bad)?;
+        };
+        let (Some(fs_type), Some(device)) = (r.next(), r.next()) else {
+            return Err(bad());
+        };
+        let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
         let (major, minor) = (major.parse::<u32>().map_err(|_| bad())?, minor.parse::<u32>().map_err(|_| bad())?);
         let opts = |s: &str| s.split(',').any(|o| o == "ro");
+        // Escapes are rare: most mount points are copied as they are.
+        let mount_point = if mount_point.contains('\\') {
+            mount_point.replace("\\040", " ").replace("\\011", "\t")
+        } else {
+            mount_point.to_owned()
+        };
         out.push(Mount {
-            device: r[1].to_owned(),
-            mount_point: l[4].replace("\\040", " ").replace("\\011", "\t"),
-            fs_type: r[0].to_owned(),
-            read_only: opts(l[5]) || r.get(2).is_some_and(|s| opts(s)),
+            device: device.to_owned(),
+            mount_point,
+            fs_type: fs_type.to_owned(),
+            read_only: opts(mount_opts) || r.next().is_some_and(opts),
             major: major.to_string(),
             minor: minor.to_string(),
         });

@@ -479,6 +479,10 @@ impl std::iter::FusedIterator for Fields<'_> {}
 /// Parses an unsigned integer as Go's `strconv.ParseUint(s, 0, 64)` does: decimal, `0x` hex, `0o`/leading-zero
 /// octal or `0b` binary, with Go's `_` digit separators.
 pub fn parse_go_uint(s: &str) -> Option<u64> {
+    // Plain decimal, what the kernel writes: no prefix, no separators, nothing to copy.
+    if !s.is_empty() && (s.len() == 1 || !s.starts_with('0')) && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
     let (digits, radix) = if let Some(r) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         (r.strip_prefix('_').unwrap_or(r), 16)
     } else if let Some(r) = s.strip_prefix("0o").or_else(|| s.strip_prefix("0O")) {
