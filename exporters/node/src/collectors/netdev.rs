@@ -131,6 +131,28 @@ struct Netdev {
     label_ifalias: bool,
 }
 
+/// `(stat, metric name, HELP)` of the `/proc/net/dev` columns every kernel has, so a scrape does not format
+/// them; other stats (`--collector.netdev.enable-detailed-metrics`, new columns) are formatted as before.
+const KNOWN_STATS: &[(&str, &str, &str)] = &[
+    ("receive_bytes", "node_network_receive_bytes_total", "Network device statistic receive_bytes."),
+    ("receive_packets", "node_network_receive_packets_total", "Network device statistic receive_packets."),
+    ("receive_errs", "node_network_receive_errs_total", "Network device statistic receive_errs."),
+    ("receive_drop", "node_network_receive_drop_total", "Network device statistic receive_drop."),
+    ("receive_fifo", "node_network_receive_fifo_total", "Network device statistic receive_fifo."),
+    ("receive_frame", "node_network_receive_frame_total", "Network device statistic receive_frame."),
+    ("receive_compressed", "node_network_receive_compressed_total", "Network device statistic receive_compressed."),
+    ("receive_multicast", "node_network_receive_multicast_total", "Network device statistic receive_multicast."),
+    ("transmit_bytes", "node_network_transmit_bytes_total", "Network device statistic transmit_bytes."),
+    ("transmit_packets", "node_network_transmit_packets_total", "Network device statistic transmit_packets."),
+    ("transmit_errs", "node_network_transmit_errs_total", "Network device statistic transmit_errs."),
+    ("transmit_drop", "node_network_transmit_drop_total", "Network device statistic transmit_drop."),
+    ("transmit_fifo", "node_network_transmit_fifo_total", "Network device statistic transmit_fifo."),
+    ("transmit_colls", "node_network_transmit_colls_total", "Network device statistic transmit_colls."),
+    ("transmit_carrier", "node_network_transmit_carrier_total", "Network device statistic transmit_carrier."),
+    ("transmit_compressed", "node_network_transmit_compressed_total", "Network device statistic transmit_compressed."),
+    ("receive_nohandler", "node_network_receive_nohandler_total", "Network device statistic receive_nohandler."),
+];
+
 /// One interface's counters: `(stat, value)` with node_exporter's names (`receive_bytes`, `transmit_colls`, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
@@ -302,8 +324,13 @@ impl BlockingCollector for Netdev {
                 labels.push(("ifalias".to_owned(), self.ifalias(&dev.name)));
             }
             for (stat, v) in stats {
-                out.counter(format!("node_network_{stat}_total"), format!("Network device statistic {stat}."))
-                    .sample_owned(labels.clone(), v as f64);
+                let fam = match KNOWN_STATS.iter().find(|(s, ..)| *s == stat) {
+                    Some(&(_, name, help)) => out.counter(name, help),
+                    None => {
+                        out.counter(format!("node_network_{stat}_total"), format!("Network device statistic {stat}."))
+                    }
+                };
+                fam.sample_owned(labels.clone(), v as f64);
             }
         }
         if self.address_info {
@@ -334,6 +361,14 @@ impl BlockingCollector for Netdev {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_stats_are_named_as_formatted() {
+        for (stat, name, help) in KNOWN_STATS {
+            assert_eq!(*name, format!("node_network_{stat}_total"));
+            assert_eq!(*help, format!("Network device statistic {stat}."));
+        }
+    }
 
     #[test]
     fn real_sample() {
