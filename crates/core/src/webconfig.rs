@@ -13,6 +13,7 @@ mod auth;
 mod file;
 mod san;
 mod tls;
+mod yaml;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -383,6 +384,11 @@ pub mod fuzzing {
     /// Parses web config text as a file's contents are parsed; `true` when valid.
     pub fn parse_config(text: &str) -> bool {
         super::file::parse(text).is_ok()
+    }
+
+    /// Parses text with the web config's YAML-subset parser alone; `true` when it is valid YAML of that subset.
+    pub fn parse_yaml(text: &str) -> bool {
+        super::yaml::parse(text).is_ok()
     }
 
     /// The Subject Alternative Names of a DER certificate, as `client_allowed_sans` reads them.

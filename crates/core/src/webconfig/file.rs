@@ -224,24 +224,19 @@ pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Parses the file's text. The error is a one-line message that names the offending key where the parser knows
 /// it, and never contains a password hash or key material.
 pub(crate) fn parse(text: &str) -> Result<FileConfig, String> {
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::Error,
-        with_snippet: false,
+    let message = match super::yaml::parse(text) {
+        Ok(node) => match Option::<FileConfig>::deserialize(node) {
+            Ok(cfg) => return Ok(cfg.unwrap_or_default()),
+            // Names the key path itself (`rate_limit.interval: ...`).
+            Err(e) => e.to_string(),
+        },
+        Err(e) => match key_path_at(text, e.line) {
+            Some(path) => format!("{path}: {e}"),
+            None => e.to_string(),
+        },
     };
-    match serde_saphyr::from_str_with_options::<Option<FileConfig>>(text, options) {
-        Ok(cfg) => Ok(cfg.unwrap_or_default()),
-        Err(e) => {
-            let rendered = e.without_snippet().to_string();
-            let mut one_line = rendered.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-            // serde names the key only for unknown fields; give every error the path of the key it is at.
-            if let Some(path) = e.location().and_then(|l| key_path_at(text, l.line()))
-                && !one_line.starts_with(&path)
-            {
-                one_line = format!("{path}: {one_line}");
-            }
-            Err(redact(&one_line, text))
-        }
-    }
+    let one_line = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    Err(redact(&one_line, text))
 }
 
 /// The dotted path of block-style keys leading to 1-based `line` of `text`, e.g. `rate_limit.interval`.
