@@ -506,7 +506,8 @@ impl Parser<'_> {
             _ => return self.err("unknown escape in a double-quoted string"),
         };
         let hex = self.src.get(self.pos..self.pos + digits).and_then(|h| std::str::from_utf8(h).ok());
-        let code = hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|h| u32::from_str_radix(h, 16).ok());
+        let code =
+            hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|h| u32::from_str_radix(h, 16).ok());
         let Some(c) = code.and_then(char::from_u32) else { return self.err("invalid \\x, \\u or \\U escape") };
         self.pos += digits;
         let mut buf = [0u8; 4];
@@ -705,7 +706,11 @@ impl Parser<'_> {
         while let Some(b) = self.peek() {
             match b {
                 b',' | b'[' | b']' | b'{' | b'}' | b'\n' => break,
-                b':' if matches!(self.peek_at(1), None | Some(b' ' | b'\t' | b'\n' | b',' | b'[' | b']' | b'{' | b'}')) => {
+                b':' if matches!(
+                    self.peek_at(1),
+                    None | Some(b' ' | b'\t' | b'\n' | b',' | b'[' | b']' | b'{' | b'}')
+                ) =>
+                {
                     break;
                 }
                 b'#' if self.pos > start && self.src.get(self.pos - 1).copied().is_some_and(is_blank) => break,
@@ -958,9 +963,7 @@ impl<'de> de::MapAccess<'de> for MapAccess {
     type Error = DeError;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let Some((key, value)) = self.entries.next() else { return Ok(None) };
-        let k = seed
-            .deserialize(Node::Scalar { text: key.clone(), plain: false })
-            .map_err(|e| e.under(key.clone()))?;
+        let k = seed.deserialize(Node::Scalar { text: key.clone(), plain: false }).map_err(|e| e.under(key.clone()))?;
         self.key = Some((key, value));
         Ok(Some(k))
     }
