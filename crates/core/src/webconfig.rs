@@ -391,6 +391,13 @@ pub mod fuzzing {
         super::yaml::parse(text).is_ok()
     }
 
+    /// Parses text with the YAML-subset parser and deserializes the document into `T`, as the config file is (for
+    /// differential tests against another YAML parser).
+    pub fn parse_yaml_as<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+        let node = super::yaml::parse(text).map_err(|e| e.to_string())?;
+        T::deserialize(node).map_err(|e| e.to_string())
+    }
+
     /// The Subject Alternative Names of a DER certificate, as `client_allowed_sans` reads them.
     pub fn cert_sans(der: &[u8]) -> Option<Vec<String>> {
         super::san::subject_alt_names(der)

@@ -251,7 +251,11 @@ impl Parser<'_> {
                 self.check_plain_start()?;
                 let Some(end) = self.plain_key_end() else { return self.err("expected `key: value`") };
                 self.pos = end;
-                self.text(start, end)?.trim_end().to_owned()
+                let key = self.text(start, end)?.trim_end().to_owned();
+                if NULLS.contains(&key.as_str()) {
+                    return self.err_at(start, "mapping keys must be strings (quote a ~ or null key)");
+                }
+                key
             }
         };
         while self.peek().is_some_and(is_blank) {
@@ -270,7 +274,9 @@ impl Parser<'_> {
             Some(b'*') => self.err("aliases (*) are not supported"),
             Some(b'!') => self.err("tags (!) are not supported"),
             Some(b'?') if self.sep_at(1) => self.err("complex keys (? ) are not supported"),
-            Some(b'%' | b'@' | b'`') => self.err("a plain value cannot start with %, @ or `"),
+            Some(b'%' | b'@' | b'`' | b',' | b']' | b'}' | b'|' | b'>' | b'[' | b'{' | b'#') => {
+                self.err("a plain value cannot start with one of , [ ] { } | > # % @ ` (quote it)")
+            }
             Some(b':') if self.sep_at(1) => self.err("empty key"),
             _ => Ok(()),
         }
@@ -534,9 +540,12 @@ impl Parser<'_> {
         }
         self.end_of_line()?;
         // Content lines are indented more than the block holding the scalar (by the digit, when given).
-        let base = usize::try_from(parent + 1).unwrap_or(0);
+        // (At least 1: a block scalar at the top of the document is indented too.)
+        let base = usize::try_from(parent + 1).unwrap_or(0).max(1);
         let mut indent = explicit.map(|d| usize::try_from(parent).unwrap_or(0) + d);
         let mut lines: Vec<&[u8]> = Vec::new();
+        // The longest all-space line before the first content line: it must not be longer than the indentation.
+        let mut leading_spaces = 0;
         loop {
             let start = self.pos;
             if start >= self.src.len() {
@@ -549,6 +558,7 @@ impl Parser<'_> {
             let want = match indent {
                 Some(i) => i,
                 None if blank => {
+                    leading_spaces = leading_spaces.max(line.len());
                     lines.push(b"");
                     self.pos = (line_end + 1).min(self.src.len());
                     continue;
@@ -556,6 +566,9 @@ impl Parser<'_> {
                 None => {
                     if spaces < base {
                         break;
+                    }
+                    if leading_spaces > spaces {
+                        return self.err("a blank line before a block scalar's text has more spaces than its text");
                     }
                     indent = Some(spaces);
                     spaces
@@ -657,7 +670,6 @@ impl Parser<'_> {
                 let key_pos = self.pos;
                 let key = match self.flow_item(true)? {
                     Node::Scalar { text, .. } => text,
-                    Node::Null => String::new(),
                     _ => return self.err_at(key_pos, "mapping keys must be strings"),
                 };
                 if !seen.insert(key.clone()) {
