@@ -127,6 +127,11 @@ fn unsupported_constructs_name_the_line() {
         ("just text\nb: 1\n", 2, "unexpected"),
         ("a: {[b]: 1}\n", 1, "strings"),
         ("a: x\n  continued\n", 2, "indentation"),
+        ("a: ]x\n", 1, "cannot start"),
+        ("a:\n  - ,\n", 2, "cannot start"),
+        ("~: 1\n", 1, "strings"),
+        ("a: {~: 1}\n", 1, "strings"),
+        ("k: |\n    \n  a\n", 3, "more spaces"),
     ] {
         let e = err(text);
         assert_eq!(e.line, line, "{text:?}: {e}");
