@@ -311,13 +311,18 @@ impl Prometheus {
         all.into_iter().filter(|t| t["scrapePool"] == job).collect()
     }
 
-    /// Polls `/api/v1/targets` until every target of `job` is up. Panics after `timeout` naming each target that
-    /// is not, with Prometheus's `lastError` for it.
+    /// Polls `/api/v1/targets` until every target of `job` is up and its samples can be queried. Panics after
+    /// `timeout` naming each target that is not up, with Prometheus's `lastError` for it.
     pub fn wait_for_targets_up(&self, job: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let targets = self.targets(job);
-            if !targets.is_empty() && targets.iter().all(|t| t["health"] == "up") {
+            // A target's health is reported as soon as its scrape ends, a moment before the scrape's samples are
+            // committed and queryable: wait for those too, so callers can query at once.
+            if !targets.is_empty()
+                && targets.iter().all(|t| t["health"] == "up")
+                && self.query(&format!("up{{job=\"{job}\"}}")).as_array().is_some_and(|r| r.len() == targets.len())
+            {
                 return;
             }
             if Instant::now() >= deadline {
