@@ -45,23 +45,6 @@ fn real_files_read_the_same() {
     }
 }
 
-/// Pseudo-random strings of `tokens` (xorshift), deterministic.
-fn soup(seed: u64, count: usize, max_len: usize, tokens: &[&str]) -> Vec<String> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() as usize) % (max_len + 1);
-            (0..len).map(|_| tokens[(next() as usize) % tokens.len()]).collect()
-        })
-        .collect()
-}
-
 #[test]
 fn token_soup_reads_the_same_or_is_refused() {
     let tokens = &[
@@ -98,7 +81,7 @@ fn token_soup_reads_the_same_or_is_refused() {
     ];
     let mut agreed = 0;
     for seed in 1..6u64 {
-        for text in soup(seed * 104_729, 20_000, 30, tokens) {
+        for text in oxporter_core::testing::token_soup(seed * 104_729, 20_000, 30, tokens) {
             if let Ok(got) = ours(&text) {
                 let want = theirs(&text).unwrap_or_else(|e| panic!("we accepted {text:?}, serde-saphyr did not: {e}"));
                 assert_eq!(got, want, "{text:?}");

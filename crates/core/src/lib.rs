@@ -10,6 +10,8 @@
 //! - [`textparse`]: a parser of text format 0.0.4, lenient as Go's (textfile collector) or strict (tests).
 //! - [`tls`], [`net`]: PEM loading and TLS client settings; connections to targets bounded by the scrape deadline.
 //! - [`cli`], [`logging`], [`process`]: shared flags, log output, and the exporter's own process metrics.
+//! - [`kept`]: procfs and sysfs reads through descriptors kept open between scrapes.
+//! - [`testing`]: deterministic garbage inputs for parser tests.
 //!
 //! See `docs/architecture.md` for how the pieces fit.
 
@@ -24,6 +26,7 @@ pub mod net;
 pub mod process;
 pub mod run;
 pub mod server;
+pub mod testing;
 pub mod textparse;
 pub mod tls;
 pub mod webconfig;

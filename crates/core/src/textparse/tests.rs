@@ -297,23 +297,6 @@ fn go_floats() {
     }
 }
 
-/// Pseudo-random inputs from `alphabet` (xorshift), deterministic.
-fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() as usize) % (max_len + 1);
-            (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect()
-        })
-        .collect()
-}
-
 /// The fuzz target's function (`crates/core/fuzz/fuzz_targets/textparse.rs`) over garbage, so CI covers it.
 #[test]
 fn garbage_never_panics() {
@@ -355,10 +338,10 @@ fn garbage_never_panics() {
         "x",
         "9",
     ];
-    let mut inputs = garbage(11, 5000, 80, tokens);
+    let mut inputs = crate::testing::token_soup(11, 5000, 80, tokens);
     let bytes: Vec<String> = "ab_{}=\",# \n\\TYPEHELPgauge1.5e+-InfNaN\t\r:le".chars().map(String::from).collect();
     let bytes: Vec<&str> = bytes.iter().map(String::as_str).collect();
-    inputs.extend(garbage(0x2545_f491_4f6c_dd1d, 3000, 120, &bytes));
+    inputs.extend(crate::testing::token_soup(0x2545_f491_4f6c_dd1d, 3000, 120, &bytes));
     // Every truncation of valid input.
     for text in [TEXTFILE, EXPOSITION] {
         inputs.extend((0..=text.len()).filter(|&i| text.is_char_boundary(i)).map(|i| text[..i].to_owned()));

@@ -181,23 +181,6 @@ fn typing_follows_the_requested_type() {
 
 type BTreeMapOfI = std::collections::BTreeMap<String, i64>;
 
-/// Pseudo-random inputs from `alphabet` (xorshift), deterministic.
-fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() as usize) % (max_len + 1);
-            (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect()
-        })
-        .collect()
-}
-
 /// The fuzz target's function (`crates/core/fuzz/fuzz_targets/yaml.rs`) over garbage and truncations, so CI covers
 /// it without nightly.
 #[test]
@@ -214,7 +197,7 @@ fn garbage_never_panics() {
         "a", "1", ":", ": ", "- ", "-", "\n", "\n  ", "  ", " ", "\t", "#", "'", "''", "\"", "\\", "\\x", "\\u", "[",
         "]", "{", "}", ",", "|", ">", "|-", ">+", "|2", "&", "*", "!", "?", "%", "---", "...", "\r", "é", "~",
     ];
-    for text in garbage(7, 20_000, 40, tokens) {
+    for text in crate::testing::token_soup(7, 20_000, 40, tokens) {
         let _ = crate::webconfig::fuzzing::parse_yaml(&text);
         let _ = crate::webconfig::fuzzing::parse_config(&text);
     }
