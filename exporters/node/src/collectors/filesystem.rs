@@ -16,8 +16,17 @@
 //! memory, so it is called on the collector's thread (a thread hand-off per mount cost more than the calls).
 //!
 //! The `statfs` function is injectable ([`Filesystem::with_statfs`]) so tests can make a mount block forever.
+//!
+//! # The mount table between scrapes
+//!
+//! Reading `mountinfo` is one of the costliest files of a scrape (the kernel resolves every mount's path), and the
+//! table rarely changes. procfs marks an open `mountinfo` with `POLLPRI` whenever a filesystem is mounted or
+//! unmounted in its namespace (proc(5)), so the collector keeps the file open and reuses the filtered table of the
+//! last read until a zero-timeout `poll` says it changed. Test trees are plain files, which never raise `POLLPRI`:
+//! there the table is read every scrape, as before.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -238,6 +247,30 @@ pub struct Filesystem {
     /// Paths whose `statfs` call has not returned yet.
     in_flight: Arc<Mutex<HashSet<PathBuf>>>,
     pool: Arc<Pool>,
+    /// The filtered mount table of an earlier scrape, while the kernel says it has not changed.
+    known: Mutex<Option<KnownMounts>>,
+    /// How often `mountinfo` was read and parsed (for the tests of [`KnownMounts`]).
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+/// A filtered mount table and the open procfs `mountinfo` it was read from, which `poll` marks with `POLLPRI`
+/// after any mount or unmount in its namespace.
+struct KnownMounts {
+    watch: File,
+    mounts: Arc<Vec<Mount>>,
+}
+
+/// Whether the mount table behind `watch` changed since it was opened or last polled (procfs clears the mark as it
+/// reports it). Any error counts as a change, so the table is read again.
+fn mount_table_changed(watch: &File) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(watch, PollFlags::PRI)];
+    !matches!(poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(0))
+}
+
+/// Whether `file` is on procfs (only there does `POLLPRI` mean a changed mount table).
+fn is_procfs(file: &File) -> bool {
+    rustix::fs::fstatfs(file).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC)
 }
 
 impl Filesystem {
@@ -258,6 +291,8 @@ impl Filesystem {
             statfs: Arc::new(real_statfs),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             pool: Arc::new(Pool::default()),
+            known: Mutex::new(None),
+            reads: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -272,15 +307,50 @@ impl Filesystem {
         self.in_flight.lock().map(|s| s.len()).unwrap_or_else(|p| p.into_inner().len())
     }
 
-    fn mounts(&self) -> Result<Vec<Mount>, CollectError> {
-        let content = match read_file(&self.mountinfo[0]) {
+    /// The mount table, read and parsed, with the index in `self.mountinfo` of the file it came from.
+    fn mounts(&self) -> Result<(Vec<Mount>, usize), CollectError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (content, from) = match read_file(&self.mountinfo[0]) {
             Err(e) if e.is_no_data() => {
                 tracing::debug!(error = %e, "Reading root mounts failed, falling back to self mounts");
-                read_file(&self.mountinfo[1])?
+                (read_file(&self.mountinfo[1])?, 1)
             }
-            r => r?,
+            r => (r?, 0),
         };
-        parse_mountinfo(&content)
+        Ok((parse_mountinfo(&content)?, from))
+    }
+
+    /// The mounts to report (rootfs prefix removed, filters applied, each device, mount point and type once): the
+    /// table of an earlier scrape while `mountinfo` says it has not changed, else read afresh.
+    fn current_mounts(&self) -> Result<Arc<Vec<Mount>>, CollectError> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = known.as_ref()
+            && !mount_table_changed(&k.watch)
+        {
+            return Ok(Arc::clone(&k.mounts));
+        }
+        *known = None;
+        // Opened before the read: a mount or unmount after the read still marks the file for the next scrape.
+        let mut watches = self.mountinfo.each_ref().map(|p| File::open(p).ok().filter(is_procfs));
+        let (all, from) = self.mounts()?;
+        let mut seen = HashSet::new();
+        let mut mounts = Vec::new();
+        for mut m in all {
+            m.mount_point = strip_rootfs(&self.rootfs, &m.mount_point);
+            if self.mount_points.ignored(&m.mount_point) || self.fs_types.ignored(&m.fs_type) {
+                continue;
+            }
+            // The same mount listed twice with the same labels is exported once (both have the same path, so
+            // the same statfs outcome).
+            if seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())) {
+                mounts.push(m);
+            }
+        }
+        let mounts = Arc::new(mounts);
+        if let Some(watch) = watches[from].take() {
+            *known = Some(KnownMounts { watch, mounts: Arc::clone(&mounts) });
+        }
+        Ok(mounts)
     }
 
     /// `statfs(path)` on this thread, for a local filesystem (see [`is_local`]). It is still recorded as outstanding
@@ -459,14 +529,7 @@ fn go_error_text(e: &std::io::Error) -> String {
 
 impl BlockingCollector for Filesystem {
     fn collect(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let mut mounts = Vec::new();
-        for mut m in self.mounts()? {
-            m.mount_point = strip_rootfs(&self.rootfs, &m.mount_point);
-            if self.mount_points.ignored(&m.mount_point) || self.fs_types.ignored(&m.fs_type) {
-                continue;
-            }
-            mounts.push(m);
-        }
+        let mounts = self.current_mounts()?;
         // Leave a little of the scrape's time for encoding; never wait past the mount timeout.
         let remaining = ctx.remaining();
         let until = Instant::now()
@@ -475,7 +538,7 @@ impl BlockingCollector for Filesystem {
         let (tx, rx) = mpsc::channel();
         let mut results: HashMap<PathBuf, Outcome> = HashMap::new();
         let mut pending = 0usize;
-        for m in &mounts {
+        for m in mounts.iter() {
             let path = self.rootfs.join(m.mount_point.trim_start_matches('/'));
             if results.contains_key(&path) {
                 continue;
@@ -509,18 +572,13 @@ impl BlockingCollector for Filesystem {
                 Err(_) => break,
             }
         }
-        // The same mount listed twice with the same labels is exported once.
-        let mut seen = HashSet::new();
-        for m in &mounts {
+        for m in mounts.iter() {
             let path = self.rootfs.join(m.mount_point.trim_start_matches('/'));
             let outcome = results.get(&path).unwrap_or(&Outcome::Timeout);
             if matches!(outcome, Outcome::Timeout) {
                 tracing::debug!(mountpoint = %m.mount_point, "Mount point timed out, it is being labeled as stuck and will not be monitored");
             }
-            let key = (m.device.clone(), m.mount_point.clone(), m.fs_type.clone(), matches!(outcome, Outcome::Stat(_)));
-            if seen.insert(key) {
-                emit(m, outcome, out);
-            }
+            emit(m, outcome, out);
         }
         Ok(())
     }
@@ -594,6 +652,7 @@ mod tests {
         proc
     }
 
+    #[derive(Default)]
     struct Blocker {
         calls: AtomicUsize,
         release: Mutex<bool>,
@@ -717,5 +776,95 @@ mod tests {
         assert!(s.size > 0.0 && s.avail <= s.free && s.free <= s.size);
         assert!(real_statfs(Path::new("/definitely/not/here")).is_err());
         assert_eq!(go_error_text(&std::io::Error::from_raw_os_error(2)), "no such file or directory");
+    }
+
+    fn real_collector() -> Filesystem {
+        Filesystem::new(
+            Path::new("/proc"),
+            Path::new("/"),
+            NameFilter::new(DEFAULT_MOUNT_POINTS_EXCLUDE, "").expect("valid"),
+            NameFilter::new(DEFAULT_FS_TYPES_EXCLUDE, "").expect("valid"),
+            Duration::from_secs(5),
+        )
+    }
+
+    fn scrape(c: &Filesystem) -> Snapshot {
+        let mut out = Snapshot::new();
+        c.collect(&ScrapeContext::with_timeout(Duration::from_secs(10)), &mut out).expect("collects");
+        out
+    }
+
+    #[test]
+    fn a_test_tree_is_read_every_scrape() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Released from the start: the tree's stuck mount answers at once here.
+        let c = collector(&fake(dir.path()), Arc::new(Blocker { release: Mutex::new(true), ..Blocker::default() }));
+        scrape(&c);
+        scrape(&c);
+        assert_eq!(c.reads.load(Ordering::SeqCst), 2, "plain files never raise POLLPRI, so nothing is kept");
+    }
+
+    /// The real mount table is read once and then reused; that a mount or unmount is seen at the next scrape is
+    /// [`mount_changes_are_seen_at_the_next_scrape`]'s part.
+    #[test]
+    fn the_real_mount_table_is_kept_between_scrapes() {
+        let c = real_collector();
+        let first = scrape(&c);
+        let second = scrape(&c);
+        assert_eq!(c.reads.load(Ordering::SeqCst), 1, "read once, then kept");
+        let mount_points =
+            |s: &Snapshot| s.get("node_filesystem_size_bytes").map(|f| f.samples.len()).unwrap_or_default();
+        assert!(mount_points(&first) > 0 && mount_points(&first) == mount_points(&second));
+    }
+
+    /// Mounts and unmounts a tmpfs inside private mount and PID namespaces (`unshare -mpf --mount-proc`, so
+    /// `/proc/1/mountinfo` is the namespace's own and the host's table is untouched); needs root. Runs
+    /// [`mount_changes_in_a_private_namespace`] there.
+    #[test]
+    fn mount_changes_are_seen_at_the_next_scrape() {
+        let unshare = oxporter_testkit::process::require_binary("unshare", "util-linux");
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(unshare)
+            .args(["-mpf", "--mount-proc", "--propagation", "private", "--"])
+            .arg(exe)
+            .args(["--exact", "collectors::filesystem::tests::mount_changes_in_a_private_namespace", "--ignored"])
+            .arg("--nocapture")
+            .env("OXPORTER_MOUNT_NAMESPACE", "1")
+            .output()
+            .expect("unshare");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("{log}");
+        assert!(out.status.success(), "the test in a private mount namespace failed (it needs root for unshare -m)");
+        assert!(log.contains("1 passed"), "the inner test did not run");
+    }
+
+    /// Run by [`mount_changes_are_seen_at_the_next_scrape`] inside new mount and PID namespaces.
+    #[test]
+    #[ignore = "runs inside the namespaces mount_changes_are_seen_at_the_next_scrape makes"]
+    fn mount_changes_in_a_private_namespace() {
+        assert_eq!(std::env::var("OXPORTER_MOUNT_NAMESPACE").as_deref(), Ok("1"), "run by the outer test");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mount point");
+        let mp = mnt.to_str().expect("UTF-8 temp path").to_owned();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(args[0]).args(&args[1..]).output().expect(args[0]);
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let c = real_collector();
+        assert!(sample(&scrape(&c), "node_filesystem_size_bytes", &mp).is_none());
+        assert!(sample(&scrape(&c), "node_filesystem_size_bytes", &mp).is_none());
+        assert_eq!(c.reads.load(Ordering::SeqCst), 1, "unchanged: read once");
+
+        run(&["mount", "-t", "tmpfs", "-o", "size=1m", "oxporter-test", &mp]);
+        let (size, _) = sample(&scrape(&c), "node_filesystem_size_bytes", &mp).expect("the new mount is reported");
+        assert_eq!(size, 1048576.0);
+        assert_eq!(c.reads.load(Ordering::SeqCst), 2, "the mount made the next scrape read the table");
+        scrape(&c);
+        assert_eq!(c.reads.load(Ordering::SeqCst), 2);
+
+        run(&["umount", &mp]);
+        assert!(sample(&scrape(&c), "node_filesystem_size_bytes", &mp).is_none(), "the unmount is seen");
+        assert_eq!(c.reads.load(Ordering::SeqCst), 3);
     }
 }
