@@ -132,9 +132,12 @@ pub fn parse(content: &str) -> Result<ProcStat, CollectError> {
             "btime" => st.btime = uint(first)?,
             "intr" => {
                 st.intr = uint(first)?;
-                // The per-IRQ counts follow; node_exporter's parser rejects the file if one is malformed.
+                // The per-IRQ counts follow (hundreds to thousands of them); node_exporter's parser rejects the
+                // file if one is malformed. Up to 19 digits always fit a u64, so only other fields need parsing.
                 for v in parts {
-                    uint(v)?;
+                    if v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                        uint(v)?;
+                    }
                 }
             }
             "ctxt" => st.ctxt = uint(first)?,
@@ -238,9 +241,13 @@ softirq 150851 0 19652 4 5479 45075 0 158 35297 0 45186
             "cpu0 1 two 3\n",
             "cpu 1 2 x\n",
             "procs_running 99999999999999999999999\n",
+            "intr 1 18446744073709551616\n",
+            "intr 1 2 -3\n",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
+        // The largest per-IRQ count there is, and a leading plus sign (as u64 parsing accepts), are fine.
+        assert!(parse("intr 1 18446744073709551615 +4 0009999999999999999999\n").is_ok());
     }
 
     #[test]
