@@ -158,6 +158,8 @@ pub fn dump_request(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
 pub struct Socket {
     fd: OwnedFd,
     seq: u32,
+    /// The receive buffer, allocated once: a socket kept between scrapes does not zero 64 KiB each time.
+    buf: Vec<u8>,
 }
 
 impl Socket {
@@ -169,7 +171,7 @@ impl Socket {
             .map_err(io("socket"))?;
         rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0)).map_err(io("bind"))?;
         // Any start works; a per-process one makes a stray reply of another socket easy to tell apart.
-        Ok(Socket { fd, seq: std::process::id() })
+        Ok(Socket { fd, seq: std::process::id(), buf: vec![0u8; RECV_BUFFER] })
     }
 
     /// Sends a dump request of `kind` with `body` and calls `each` for every data message of the reply, until
@@ -186,7 +188,7 @@ impl Socket {
         self.seq = self.seq.wrapping_add(1);
         let req = dump_request(kind, self.seq, body);
         rustix::net::sendto(&self.fd, &req, SendFlags::empty(), &SocketAddrNetlink::new(0, 0)).map_err(io("send"))?;
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let buf = &mut self.buf;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {

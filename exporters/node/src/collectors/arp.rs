@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use oxporter_core::collector::{BuildError, blocking};
@@ -62,6 +63,7 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     Ok(blocking(Arp {
         source,
         filter: NameFilter::new(a.device_exclude.as_deref().unwrap_or(""), a.device_include.as_deref().unwrap_or(""))?,
+        socket: Mutex::new(None),
     }))
 }
 
@@ -76,6 +78,9 @@ enum Source {
 struct Arp {
     source: Source,
     filter: NameFilter,
+    /// The rtnetlink socket of the last successful dump, kept for the next scrape (no socket, bind and close per
+    /// scrape). A dump that fails drops it, so no half-read reply is left for the next one.
+    socket: Mutex<Option<netlink::Socket>>,
 }
 
 impl BlockingCollector for Arp {
@@ -85,7 +90,16 @@ impl BlockingCollector for Arp {
                 let entries = parse(&read_file(path)?)?;
                 Table { entries, states: BTreeMap::new() }
             }
-            Source::Netlink => read_netlink(ctx.deadline)?,
+            Source::Netlink => {
+                let mut kept = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+                let mut socket = match kept.take() {
+                    Some(s) => s,
+                    None => netlink::Socket::open().map_err(netlink_error)?,
+                };
+                let table = read_netlink(&mut socket, ctx.deadline)?;
+                *kept = Some(socket);
+                table
+            }
         };
         emit(&table, &self.filter, out);
         Ok(())
@@ -203,8 +217,7 @@ pub fn name_devices(
 }
 
 /// Reads the IPv4 neighbour table over rtnetlink before `deadline`.
-fn read_netlink(deadline: Instant) -> Result<Table, CollectError> {
-    let mut socket = netlink::Socket::open().map_err(netlink_error)?;
+fn read_netlink(socket: &mut netlink::Socket, deadline: Instant) -> Result<Table, CollectError> {
     let mut neighbours = Vec::new();
     // struct ndmsg { family = AF_INET, pad, pad, ifindex = 0, state = 0, flags = 0, type = 0 }: the kernel dumps
     // only the IPv4 (ARP) table.
@@ -315,8 +328,11 @@ mod tests {
     fn proc_source_filter_and_collect() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("arp"), ARP).expect("write");
-        let c =
-            Arp { source: Source::Proc(dir.path().join("arp")), filter: NameFilter::new("^eth", "").expect("valid") };
+        let c = Arp {
+            source: Source::Proc(dir.path().join("arp")),
+            filter: NameFilter::new("^eth", "").expect("valid"),
+            socket: Mutex::new(None),
+        };
         let mut out = Snapshot::new();
         c.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut out).expect("collect");
         let text = crate::sysfs::testing::render(out);
@@ -477,7 +493,9 @@ node_arp_states{device=\"eth0\",state=\"stale\"} 1
         let ip = oxporter_testkit::process::require_binary("ip", "iproute2");
         let mut last = String::new();
         for _ in 0..5 {
-            let table = read_netlink(Instant::now() + std::time::Duration::from_secs(5)).expect("rtnetlink dump");
+            let deadline = || Instant::now() + std::time::Duration::from_secs(5);
+            let mut socket = netlink::Socket::open().expect("rtnetlink socket");
+            let table = read_netlink(&mut socket, deadline()).expect("rtnetlink dump");
             let from_proc = parse(&std::fs::read_to_string("/proc/net/arp").expect("/proc/net/arp")).expect("parse");
             let from_ip = ip_neigh(&ip);
             let sums: BTreeMap<String, u64> = table.states.iter().map(|(d, s)| (d.clone(), s.values().sum())).collect();
@@ -539,7 +557,9 @@ node_arp_states{device=\"eth0\",state=\"stale\"} 1
         ] {
             run(&format!("neigh add {addr} lladdr 02:00:00:00:00:01 dev {dev} nud {state}"));
         }
-        let table = read_netlink(Instant::now() + std::time::Duration::from_secs(5)).expect("rtnetlink dump");
+        let deadline = || Instant::now() + std::time::Duration::from_secs(5);
+        let mut socket = netlink::Socket::open().expect("rtnetlink socket");
+        let table = read_netlink(&mut socket, deadline()).expect("rtnetlink dump");
         let want = Table {
             entries: BTreeMap::from([("v0".to_owned(), 4), ("v1".to_owned(), 2)]),
             states: BTreeMap::from([
@@ -571,5 +591,11 @@ node_arp_states{device=\"eth0\",state=\"stale\"} 1
             .collect();
         assert_eq!(theirs, from_proc, "node_exporter 1.5: {text}");
         println!("netlink {table:?}; node_exporter 1.5 (/proc/net/arp) {theirs:?}");
+
+        // The socket, kept between scrapes as the collector keeps it, dumps the changed table afresh.
+        run("neigh add 198.51.100.9 lladdr 02:00:00:00:00:01 dev v1 nud permanent");
+        let again = read_netlink(&mut socket, deadline()).expect("second dump on the same socket");
+        assert_eq!(again.entries.get("v1"), Some(&3), "{again:?}");
+        assert_eq!(again.entries.get("v0"), Some(&4), "{again:?}");
     }
 }
