@@ -13,7 +13,17 @@ landing page and shutdown, and writes the executed functions' symbol names, most
 that only a second workload runs (collectors this machine has no hardware for, on the hand-made fixture tree)
 come after those of the first, so the common case stays packed.
 
-Usage: scripts/link-order node    (called by scripts/link-order; needs valgrind; takes a few minutes)
+The list holds the symbols as they were. At link time `scripts/link-order-cc` resolves each to the symbol of the
+objects being linked (`resolve`): the same name where it still exists, else every symbol with the same name
+without its hash (`17h<16 hex digits>E` of Rust's legacy mangling) and without the `.<n>` suffix LLVM gives
+renamed local symbols. Both of those change when a dependency or a feature changes, the names do not, so a list
+keeps working across such changes, a little less tightly (the name alone also matches a generic function's cold
+instances).
+
+Usage:
+  link-order.py generate EXPORTER BINARY LIST   (scripts/link-order; needs valgrind; a few seconds)
+  link-order.py resolve LIST OUTPUT OBJECT...   (scripts/link-order-cc, at link time)
+  link-order.py check LIST BINARY               (scripts/build-release: how many listed names the binary has)
 """
 
 import argparse
@@ -113,6 +123,54 @@ def is_symbol(name):
     return bool(name) and not name.startswith(("0x", "("))
 
 
+HASH = re.compile(r"17h[0-9a-f]{16}E$")
+LOCAL = re.compile(r"\.\d+$")
+
+
+def base_name(symbol):
+    """`symbol` without its legacy-mangling hash and LLVM's `.<n>` suffix of renamed locals."""
+    return HASH.sub("", LOCAL.sub("", symbol))
+
+
+def read_list(path):
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def defined_symbols(paths):
+    """Names of the functions and data defined in the objects or binaries at `paths`, per `nm`."""
+    out = subprocess.run(["nm", "--defined-only", "--format=just-symbols", *paths], capture_output=True, text=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip() and not line.endswith(":")]
+
+
+def resolve(list_path, output, objects):
+    by_base = collections.defaultdict(list)
+    exact = set()
+    for sym in defined_symbols(objects):
+        exact.add(sym)
+        by_base[base_name(sym)].append(sym)
+    written = set()
+    with open(output, "w") as f:
+        for name in read_list(list_path):
+            # A name in none of the objects (a C library function, from an archive) goes to lld as it is.
+            for sym in [name] if name in exact else by_base.get(base_name(name), [name]):
+                if sym not in written:
+                    written.add(sym)
+                    f.write(sym + "\n")
+
+
+def check(list_path, binary):
+    listed = read_list(list_path)
+    symbols = defined_symbols([binary])
+    exact = set(symbols)
+    bases = {base_name(s) for s in symbols}
+    found = sum(1 for n in listed if n in exact)
+    by_name = sum(1 for n in listed if n not in exact and base_name(n) in bases)
+    stale = "" if found * 10 >= len(listed) * 9 else "; below 90 %, regenerate it: scripts/link-order"
+    print(f"{os.path.basename(binary)}: {found} of {len(listed)} functions of {list_path} found as they are, "
+          f"{by_name} more by name{stale}")
+
+
 def node_workloads():
     tree = os.path.join(ROOT, "exporters", "node", "tests", "fixtures", "hardware")
     hardware = ["--collector.disable-defaults", f"--path.procfs={tree}/proc", f"--path.sysfs={tree}/sys",
@@ -131,29 +189,46 @@ def node_workloads():
 WORKLOADS = {"node": node_workloads}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("exporter", choices=sorted(WORKLOADS))
-    ap.add_argument("binary", help="the release binary to profile")
-    ap.add_argument("output", help="the list to write")
-    opts = ap.parse_args()
+def generate(exporter, binary, output):
     seen = set()
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, args, scrapes in WORKLOADS[opts.exporter]():
-            print(f"link-order: profiling {opts.exporter} ({name}, {scrapes} scrapes) under callgrind", file=sys.stderr)
-            costs = profile(opts.binary, args, scrapes, os.path.join(tmp, f"{name}.out"))
-            new = [s for s in costs if is_symbol(s) and s not in seen]
-            new.sort(key=lambda s: (-costs[s], s))
+        for name, args, scrapes in WORKLOADS[exporter]():
+            print(f"link-order: profiling {exporter} ({name}, {scrapes} scrapes) under callgrind", file=sys.stderr)
+            costs = profile(binary, args, scrapes, os.path.join(tmp, f"{name}.out"))
+            new = sorted((n for n in costs if is_symbol(n) and n not in seen), key=lambda n: (-costs[n], n))
             lines += new
             seen.update(new)
             print(f"link-order: {len(new)} more functions", file=sys.stderr)
-    with open(opts.output, "w") as f:
-        f.write(f"# Generated by scripts/link-order {opts.exporter}: the functions oxporter-{opts.exporter} executes,\n")
-        f.write("# hottest first, for lld's --symbol-ordering-file (scripts/build-release). Regenerate after larger\n")
-        f.write("# changes; names missing from a build are skipped, so a stale list costs memory, never correctness.\n")
-        f.writelines(s + "\n" for s in lines)
-    print(f"link-order: wrote {len(lines)} functions to {opts.output}", file=sys.stderr)
+    with open(output, "w") as f:
+        f.write(f"# Generated by scripts/link-order {exporter}: the functions oxporter-{exporter} executes, hottest\n")
+        f.write("# first; scripts/link-order-cc lays them out first when linking (scripts/link-order.py: how).\n")
+        f.write("# Regenerate after larger changes; a missing name costs memory, never correctness.\n")
+        f.writelines(n + "\n" for n in lines)
+    print(f"link-order: wrote {len(lines)} functions to {output}", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("exporter", choices=sorted(WORKLOADS))
+    g.add_argument("binary")
+    g.add_argument("output")
+    r = sub.add_parser("resolve")
+    r.add_argument("list")
+    r.add_argument("output")
+    r.add_argument("objects", nargs="+")
+    c = sub.add_parser("check")
+    c.add_argument("list")
+    c.add_argument("binary")
+    opts = ap.parse_args()
+    if opts.cmd == "generate":
+        generate(opts.exporter, opts.binary, opts.output)
+    elif opts.cmd == "resolve":
+        resolve(opts.list, opts.output, opts.objects)
+    else:
+        check(opts.list, opts.binary)
 
 
 if __name__ == "__main__":

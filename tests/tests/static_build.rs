@@ -1,7 +1,8 @@
 //! The shipped build (`scripts/build-release`: static glibc, not position-independent) works: built here with the
 //! same script and flags (in the dev profile, which builds faster than release and links the same way), the binary
 //! has no dynamic loader, resolves `localhost` for its listen address without the shared glibc's NSS modules, and
-//! serves `/metrics`, gzipped too.
+//! serves `/metrics`, gzipped too. It was linked through `scripts/link-order-cc` with oxporter-node's link order
+//! resolved against the objects (by name: a dev build's symbols carry other hashes than the list's release ones).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
@@ -47,6 +48,18 @@ fn program_header_types(path: &std::path::Path) -> Vec<u32> {
 #[test]
 fn the_static_build_serves_and_resolves_localhost() {
     let bin = build_static_node();
+    let deps = bin.parent().expect("binary directory").join("deps");
+    let orders: Vec<_> = std::fs::read_dir(&deps)
+        .expect("deps directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".link-order") && p.to_string_lossy().contains("oxporter_node-"))
+        .collect();
+    assert!(!orders.is_empty(), "no resolved link order beside the binary in {}", deps.display());
+    for order in &orders {
+        let text = std::fs::read_to_string(order).expect("read the resolved link order");
+        assert!(text.lines().count() > 500, "{} resolved only {} symbols", order.display(), text.lines().count());
+        assert!(text.contains("oxporter_core"), "{}", order.display());
+    }
     const PT_DYNAMIC: u32 = 2;
     const PT_INTERP: u32 = 3;
     let types = program_header_types(&bin);
