@@ -186,7 +186,37 @@ def node_workloads():
     ]
 
 
-WORKLOADS = {"node": node_workloads}
+class RedisServer:
+    """A throw-away redis-server on a free loopback port with a few keys, for the redis workloads."""
+
+    def __enter__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            if time.time() > deadline or self.proc.poll() is not None:
+                sys.exit("link-order: redis-server did not start (Debian package redis-server)")
+            time.sleep(0.1)
+        cmds = "".join(f"SET key:{i} {i}\nLPUSH list:{i} a b c\n" for i in range(50))
+        subprocess.run(["redis-cli", "-p", str(self.port)], input=cmds.encode(), capture_output=True, check=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def redis_workloads():
+    # The server lives as long as the generator's workloads run (generate() iterates them one at a time).
+    with RedisServer() as redis:
+        addr = f"--redis.addr=redis://127.0.0.1:{redis.port}"
+        yield ("plain", [addr], 24)
+        yield ("check-keys", [addr, "--check-keys=key:*,list:*", "--check-single-keys=key:1"], 4)
+
+
+WORKLOADS = {"node": node_workloads, "redis": redis_workloads}
 
 
 def generate(exporter, binary, output):
