@@ -424,6 +424,13 @@ pub struct Fields<'a> {
     rest: &'a str,
 }
 
+impl<'a> Fields<'a> {
+    /// What has not been split yet (from the separator after the last field yielded).
+    pub fn rest(&self) -> &'a str {
+        self.rest
+    }
+}
+
 impl Fields<'_> {
     /// The length in bytes of the whitespace character at the start of `s`, 0 when `s` does not start with one.
     fn space_len(s: &str) -> usize {

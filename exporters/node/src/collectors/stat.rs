@@ -133,9 +133,10 @@ pub fn parse(content: &str) -> Result<ProcStat, CollectError> {
             "intr" => {
                 st.intr = uint(first)?;
                 // The per-IRQ counts follow (hundreds to thousands of them); node_exporter's parser rejects the
-                // file if one is malformed. Up to 19 digits always fit a u64, so only other fields need parsing.
-                for v in parts {
-                    if v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                // file if one is malformed. Numbers of up to 19 digits always fit a u64, so a line of only those
+                // and spaces is checked in one pass over its bytes; anything else is split and parsed.
+                if !short_numbers_only(parts.rest()) {
+                    for v in parts {
                         uint(v)?;
                     }
                 }
@@ -167,6 +168,19 @@ pub fn parse(content: &str) -> Result<ProcStat, CollectError> {
         }
     }
     Ok(st)
+}
+
+/// Whether `s` is ASCII digits, spaces and tabs only, with no run of more than 19 digits.
+fn short_numbers_only(s: &str) -> bool {
+    let mut run = 0;
+    for b in s.bytes() {
+        match b {
+            b'0'..=b'9' if run < 19 => run += 1,
+            b' ' | b'\t' => run = 0,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The values of a `cpuN` line, ticks to seconds. Older kernels have fewer columns; missing ones are zero.
@@ -248,6 +262,11 @@ softirq 150851 0 19652 4 5479 45075 0 158 35297 0 45186
         }
         // The largest per-IRQ count there is, and a leading plus sign (as u64 parsing accepts), are fine.
         assert!(parse("intr 1 18446744073709551615 +4 0009999999999999999999\n").is_ok());
+        assert!(parse("intr 1 9999999999999999999 0\t7 \n").is_ok());
+        assert!(short_numbers_only(" 1 9999999999999999999\t0 ") && short_numbers_only(""));
+        assert!(
+            !short_numbers_only(" 10000000000000000000") && !short_numbers_only(" 1 x") && !short_numbers_only("+1")
+        );
     }
 
     #[test]
