@@ -1,7 +1,10 @@
 //! `netstat`: `/proc/net/netstat`, `/proc/net/snmp` and `/proc/net/snmp6` as untyped `node_netstat_<Proto>_<Name>`,
 //! filtered by `--collector.netstat.fields`.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
@@ -30,6 +33,7 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
         snmp: args.proc_path("net/snmp"),
         snmp6: args.proc_path("net/snmp6"),
         fields: fields.into(),
+        layouts: Mutex::default(),
     }))
 }
 
@@ -38,6 +42,64 @@ struct Netstat {
     snmp: PathBuf,
     snmp6: PathBuf,
     fields: Remembered,
+    layouts: Mutex<Layouts>,
+}
+
+/// The metric name and HELP of one selected column.
+#[derive(Debug, Clone)]
+struct Selected {
+    metric: Cow<'static, str>,
+    help: Cow<'static, str>,
+}
+
+/// What each column of a `Proto: Name1 Name2 …` header line of `/proc/net/netstat` or `/proc/net/snmp` becomes:
+/// `None` where `--collector.netstat.fields` does not select it.
+type Columns = Arc<[Option<Selected>]>;
+
+/// The columns of each header line seen, worked out once per line: the kernel's header lines do not change while it
+/// runs, so a scrape neither splits them nor matches and formats some 300 field names. The names of remembered
+/// lines live for the rest of the process (`&'static`, so a sample's name is not allocated every scrape); both
+/// kinds of memory are bounded, and past the bounds (only garbage files get there) a line is worked out every
+/// scrape.
+#[derive(Default)]
+struct Layouts {
+    lines: HashMap<String, Columns, foldhash::fast::RandomState>,
+    kept_names: usize,
+}
+
+impl Layouts {
+    /// At most this many header lines are remembered (a kernel has about ten).
+    const MAX_LINES: usize = 64;
+    /// At most this many metric names of remembered lines are kept (the default selection has about 40).
+    const MAX_NAMES: usize = 4096;
+
+    fn columns(&mut self, proto: &str, line: &str, names: super::Fields<'_>, fields: &Remembered) -> Columns {
+        if let Some(c) = self.lines.get(line) {
+            return Arc::clone(c);
+        }
+        let mut columns: Vec<Option<Selected>> = names
+            .map(|name| {
+                let key = format!("{proto}_{name}");
+                let metric = format!("node_netstat_{key}");
+                (fields.is_match(&key) && oxporter_core::model::is_valid_metric_name(&metric)).then(|| Selected {
+                    metric: Cow::Owned(metric),
+                    help: Cow::Owned(format!("Statistic {proto}{name}.")),
+                })
+            })
+            .collect();
+        let selected = columns.iter().flatten().count();
+        if self.lines.len() < Self::MAX_LINES && self.kept_names + selected <= Self::MAX_NAMES {
+            self.kept_names += selected;
+            for s in columns.iter_mut().flatten() {
+                s.metric = Cow::Borrowed(Box::leak(std::mem::take(&mut s.metric).into_owned().into_boxed_str()));
+                s.help = Cow::Borrowed(Box::leak(std::mem::take(&mut s.help).into_owned().into_boxed_str()));
+            }
+            let columns: Columns = columns.into();
+            self.lines.insert(line.to_owned(), Arc::clone(&columns));
+            return columns;
+        }
+        columns.into()
+    }
 }
 
 /// One statistic: protocol (e.g. `TcpExt`, `Udp6`), name, raw value.
@@ -53,11 +115,73 @@ impl BlockingCollector for Netstat {
             Err(e) if e.is_no_data() => String::new(),
             Err(e) => return Err(e),
         };
-        let mut stats = parse_pairs(&netstat)?;
-        stats.extend(parse_pairs(&snmp)?);
-        stats.extend(parse_snmp6(&snmp6));
-        emit(&stats, &self.fields, out)
+        // Both files are checked whole before anything is written, as `parse_pairs` checks them.
+        let mut selected = Vec::new();
+        {
+            let mut layouts = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
+            for content in [netstat.as_str(), snmp.as_str()] {
+                for pair in pairs(content)? {
+                    let columns = layouts.columns(pair.proto, pair.line, pair.names, &self.fields);
+                    let mut values = pair.values;
+                    for column in columns.iter() {
+                        let Some(value) = values.next() else { return Err(mismatch(pair.proto)) };
+                        if let Some(s) = column {
+                            selected.push((s.clone(), value));
+                        }
+                    }
+                    if values.next().is_some() {
+                        return Err(mismatch(pair.proto));
+                    }
+                }
+            }
+        }
+        for (s, value) in selected {
+            let v = value.parse::<f64>().map_err(|_| {
+                let key = s.metric.strip_prefix("node_netstat_").unwrap_or(&s.metric);
+                CollectError::Parse(format!("invalid value {value:?} in netstats for {key}"))
+            })?;
+            out.untyped(s.metric, s.help).sample(&[], v);
+        }
+        emit(&parse_snmp6(&snmp6), &self.fields, out)
     }
+}
+
+fn mismatch(proto: &str) -> CollectError {
+    CollectError::Parse(format!("netstat: field count mismatch for {proto}"))
+}
+
+/// One `Proto: Name1 Name2 …` / `Proto: v1 v2 …` pair: the protocol, the whole header line, and the fields after
+/// the protocol of each line.
+struct Pair<'a> {
+    proto: &'a str,
+    line: &'a str,
+    names: super::Fields<'a>,
+    values: super::Fields<'a>,
+}
+
+/// The pairs of lines of `/proc/net/netstat` or `/proc/net/snmp`, with the checks of [`parse_pairs`] but the field
+/// counts (left to the caller, which may not split the header line at all).
+fn pairs(content: &str) -> Result<Vec<Pair<'_>>, CollectError> {
+    let mut out = Vec::new();
+    let mut lines = content.lines().filter(|l| !l.trim().is_empty());
+    while let Some(line) = lines.next() {
+        let Some(values) = lines.next() else {
+            return Err(CollectError::Parse(format!("netstat: header without values: {:?}", short(line))));
+        };
+        let mut names = super::fields(line);
+        let mut values = super::fields(values);
+        let (Some(proto_n), Some(proto_v)) = (names.next(), values.next()) else {
+            return Err(CollectError::Parse("netstat: empty line".into()));
+        };
+        let Some(proto) = proto_n.strip_suffix(':') else {
+            return Err(CollectError::Parse(format!("netstat: expected \"Proto:\", got {:?}", short(proto_n))));
+        };
+        if proto_n != proto_v {
+            return Err(CollectError::Parse(format!("netstat: {proto_n} header followed by {:?}", short(proto_v))));
+        }
+        out.push(Pair { proto, line, names, values });
+    }
+    Ok(out)
 }
 
 /// Writes the selected statistics. Every selected value must be a number.
@@ -170,6 +294,71 @@ mod tests {
         }
         assert_eq!(out.get("node_netstat_Tcp_CurrEstab").map(|f| f.help.as_ref()), Some("Statistic TcpCurrEstab."));
         assert!(out.get("node_netstat_Tcp_RtoMin").is_none());
+    }
+
+    /// The collector with its remembered header lines, on files in a temporary directory.
+    fn collector(netstat: &str, snmp: &str, snmp6: &str) -> (tempfile::TempDir, Netstat) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, content) in [("netstat", netstat), ("snmp", snmp), ("snmp6", snmp6)] {
+            std::fs::write(dir.path().join(name), content).expect("write");
+        }
+        let c = Netstat {
+            netstat: dir.path().join("netstat"),
+            snmp: dir.path().join("snmp"),
+            snmp6: dir.path().join("snmp6"),
+            fields: Remembered::from(Regex::new(DEFAULT_FIELDS).expect("valid")),
+            layouts: Mutex::default(),
+        };
+        (dir, c)
+    }
+
+    fn scrape(c: &Netstat) -> Result<Snapshot, CollectError> {
+        let mut out = Snapshot::new();
+        c.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn remembered_header_lines_give_the_same_samples() {
+        let files = (
+            include_str!("../../testdata/proc/net/netstat"),
+            include_str!("../../testdata/proc/net/snmp"),
+            include_str!("../../testdata/proc/net/snmp6"),
+        );
+        let want = collect(files.0, files.1, files.2).expect("parses");
+        let (_dir, c) = collector(files.0, files.1, files.2);
+        for _ in 0..3 {
+            assert_eq!(scrape(&c).expect("collects"), want);
+        }
+        let layouts = c.layouts.lock().expect("lock");
+        assert!(layouts.lines.len() >= 5 && layouts.kept_names > 20, "{} lines", layouts.lines.len());
+        let tcp = layouts.lines.iter().find(|(l, _)| l.starts_with("Tcp: ")).map(|(_, c)| c).expect("Tcp line");
+        assert!(tcp.iter().flatten().all(|s| matches!(s.metric, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn the_collector_rejects_what_parse_pairs_rejects() {
+        for (netstat, snmp) in [
+            ("Tcp: A B\n", ""),
+            ("Tcp: A B\nTcp: 1\n", ""),
+            ("Tcp: A\nTcp: 1 2\n", ""),
+            ("Tcp A\nTcp 1\n", ""),
+            ("", "Tcp: A\nUdp: 1\n"),
+            ("Tcp: CurrEstab\nTcp: x\n", ""),
+        ] {
+            let (_dir, c) = collector(netstat, snmp, "");
+            // Twice: the second time with the header line remembered.
+            assert!(scrape(&c).is_err() && scrape(&c).is_err(), "{netstat:?} {snmp:?}");
+        }
+        // Bounded: past the remembered lines' limit, lines are worked out every scrape, with the same result.
+        let mut many = String::new();
+        for i in 0..Layouts::MAX_LINES + 5 {
+            many.push_str(&format!("P{i}: InErrors\nP{i}: {i}\n"));
+        }
+        let (_dir, c) = collector(&many, "", "");
+        let first = scrape(&c).expect("collects");
+        assert_eq!(first.families().len(), Layouts::MAX_LINES + 5);
+        assert_eq!(scrape(&c).expect("collects"), first);
+        assert_eq!(c.layouts.lock().expect("lock").lines.len(), Layouts::MAX_LINES);
     }
 
     #[test]
