@@ -22,7 +22,7 @@ pub fn proc_parsers(input: &str) {
         let _ = netstat::emit(&stats, re, &mut Snapshot::new());
     }
     if let Ok(s) = sockstat::parse(input) {
-        sockstat::emit(&s, 4096.0, &mut Snapshot::new());
+        sockstat::emit(&s, 4096.0, &crate::names::Interned::default(), &mut Snapshot::new());
     }
     if let Ok(p) = pressure::parse(input) {
         for r in ["cpu", "io", "memory", "irq"] {

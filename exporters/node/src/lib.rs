@@ -8,6 +8,7 @@ pub mod collectors;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod names;
 pub mod netlink;
 pub mod sysfs;
 

@@ -13,6 +13,7 @@ use regex::Regex;
 use super::read_file;
 use crate::args::Args;
 use crate::filter::Remembered;
+use crate::names::Interned;
 
 /// node_exporter's default field selection (1.9+).
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -57,48 +58,38 @@ struct Selected {
 type Columns = Arc<[Option<Selected>]>;
 
 /// The columns of each header line seen, worked out once per line: the kernel's header lines do not change while it
-/// runs, so a scrape neither splits them nor matches and formats some 300 field names. The names of remembered
-/// lines live for the rest of the process (`&'static`, so a sample's name is not allocated every scrape); both
-/// kinds of memory are bounded, and past the bounds (only garbage files get there) a line is worked out every
-/// scrape.
+/// runs, so a scrape neither splits them nor matches and formats some 300 field names (the names themselves are
+/// made once, by [`Interned`]). At most [`Layouts::MAX_LINES`] lines are remembered; past that (only garbage files
+/// get there) a line is worked out every scrape.
 #[derive(Default)]
 struct Layouts {
     lines: HashMap<String, Columns, foldhash::fast::RandomState>,
-    kept_names: usize,
+    names: Interned,
 }
 
 impl Layouts {
     /// At most this many header lines are remembered (a kernel has about ten).
     const MAX_LINES: usize = 64;
-    /// At most this many metric names of remembered lines are kept (the default selection has about 40).
-    const MAX_NAMES: usize = 4096;
 
     fn columns(&mut self, proto: &str, line: &str, names: super::Fields<'_>, fields: &Remembered) -> Columns {
         if let Some(c) = self.lines.get(line) {
             return Arc::clone(c);
         }
-        let mut columns: Vec<Option<Selected>> = names
+        let columns: Columns = names
             .map(|name| {
                 let key = format!("{proto}_{name}");
-                let metric = format!("node_netstat_{key}");
-                (fields.is_match(&key) && oxporter_core::model::is_valid_metric_name(&metric)).then(|| Selected {
-                    metric: Cow::Owned(metric),
-                    help: Cow::Owned(format!("Statistic {proto}{name}.")),
-                })
+                if !fields.is_match(&key) {
+                    return None;
+                }
+                let (metric, help) =
+                    self.names.get(&key, || (format!("node_netstat_{key}"), format!("Statistic {proto}{name}.")));
+                oxporter_core::model::is_valid_metric_name(&metric).then_some(Selected { metric, help })
             })
             .collect();
-        let selected = columns.iter().flatten().count();
-        if self.lines.len() < Self::MAX_LINES && self.kept_names + selected <= Self::MAX_NAMES {
-            self.kept_names += selected;
-            for s in columns.iter_mut().flatten() {
-                s.metric = Cow::Borrowed(Box::leak(std::mem::take(&mut s.metric).into_owned().into_boxed_str()));
-                s.help = Cow::Borrowed(Box::leak(std::mem::take(&mut s.help).into_owned().into_boxed_str()));
-            }
-            let columns: Columns = columns.into();
+        if self.lines.len() < Self::MAX_LINES {
             self.lines.insert(line.to_owned(), Arc::clone(&columns));
-            return columns;
         }
-        columns.into()
+        columns
     }
 }
 
@@ -330,7 +321,7 @@ mod tests {
             assert_eq!(scrape(&c).expect("collects"), want);
         }
         let layouts = c.layouts.lock().expect("lock");
-        assert!(layouts.lines.len() >= 5 && layouts.kept_names > 20, "{} lines", layouts.lines.len());
+        assert!(layouts.lines.len() >= 5 && layouts.names.len() > 20, "{} lines", layouts.lines.len());
         let tcp = layouts.lines.iter().find(|(l, _)| l.starts_with("Tcp: ")).map(|(_, c)| c).expect("Tcp line");
         assert!(tcp.iter().flatten().all(|s| matches!(s.metric, Cow::Borrowed(_))));
     }

@@ -8,6 +8,7 @@ use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, S
 
 use super::read_file;
 use crate::args::Args;
+use crate::names::Interned;
 
 /// Builds the collector.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
@@ -15,6 +16,7 @@ pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
         v4: args.proc_path("net/sockstat"),
         v6: args.proc_path("net/sockstat6"),
         page_size: rustix::param::page_size() as f64,
+        names: Interned::default(),
     }))
 }
 
@@ -22,6 +24,7 @@ struct Sockstat {
     v4: PathBuf,
     v6: PathBuf,
     page_size: f64,
+    names: Interned,
 }
 
 /// One protocol line, e.g. `TCP: inuse 7 orphan 0 tw 32 alloc 9 mem 105`: the protocol and its known fields in
@@ -88,15 +91,22 @@ pub fn parse(content: &str) -> Result<Sockstat4or6, CollectError> {
 }
 
 /// Writes one parsed file. `mem` is in pages, so a `<PROTO>_mem_bytes` is added for it.
-pub fn emit(stat: &Sockstat4or6, page_size: f64, out: &mut Snapshot) {
+pub fn emit(stat: &Sockstat4or6, page_size: f64, names: &Interned, out: &mut Snapshot) {
     if let Some(used) = stat.used {
         out.gauge("node_sockstat_sockets_used", "Number of IPv4 sockets in use.").sample(&[], used);
     }
+    let mut key = String::new();
     for p in &stat.protocols {
         let mut write = |field: &str, v: f64| {
-            let name = format!("node_sockstat_{}_{field}", p.name);
+            key.clear();
+            key.push_str(&p.name);
+            key.push('_');
+            key.push_str(field);
+            let (name, help) = names.get(&key, || {
+                (format!("node_sockstat_{}_{field}", p.name), format!("Number of {} sockets in state {field}.", p.name))
+            });
             if oxporter_core::model::is_valid_metric_name(&name) {
-                out.gauge(name, format!("Number of {} sockets in state {field}.", p.name)).sample(&[], v);
+                out.gauge(name, help).sample(&[], v);
             }
         };
         for (k, v) in &p.fields {
@@ -112,7 +122,7 @@ impl BlockingCollector for Sockstat {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
         for path in [&self.v4, &self.v6] {
             match read_file(path) {
-                Ok(s) => emit(&parse(&s)?, self.page_size, out),
+                Ok(s) => emit(&parse(&s)?, self.page_size, &self.names, out),
                 // IPv6 (or the whole file) may be missing; node_exporter logs this at debug level and goes on.
                 Err(e) if e.is_no_data() => {
                     tracing::debug!(path = %path.display(), "sockstat statistics not found, skipping")
@@ -131,8 +141,18 @@ mod tests {
     #[test]
     fn real_samples() {
         let mut out = Snapshot::new();
-        emit(&parse(include_str!("../../testdata/proc/net/sockstat")).expect("v4"), 4096.0, &mut out);
-        emit(&parse(include_str!("../../testdata/proc/net/sockstat6")).expect("v6"), 4096.0, &mut out);
+        emit(
+            &parse(include_str!("../../testdata/proc/net/sockstat")).expect("v4"),
+            4096.0,
+            &Interned::default(),
+            &mut out,
+        );
+        emit(
+            &parse(include_str!("../../testdata/proc/net/sockstat6")).expect("v6"),
+            4096.0,
+            &Interned::default(),
+            &mut out,
+        );
         for name in [
             "node_sockstat_sockets_used",
             "node_sockstat_TCP_inuse",
@@ -151,7 +171,7 @@ mod tests {
     fn mem_bytes_and_garbage() {
         let s = parse("sockets: used 3\nTCP: inuse 1 mem 2 weird 9\n").expect("parses");
         let mut out = Snapshot::new();
-        emit(&s, 4096.0, &mut out);
+        emit(&s, 4096.0, &Interned::default(), &mut out);
         let v = &out.get("node_sockstat_TCP_mem_bytes").expect("mem_bytes").samples[0].value;
         assert_eq!(*v, oxporter_core::model::Value::Scalar(8192.0));
         assert!(out.get("node_sockstat_TCP_weird").is_none());

@@ -10,6 +10,7 @@ use regex::Regex;
 use super::read_file;
 use crate::args::Args;
 use crate::filter::Remembered;
+use crate::names::Interned;
 
 /// node_exporter's default field selection.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -25,19 +26,22 @@ pub struct VmstatArgs {
 /// Builds the collector.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let fields = Regex::new(&args.vmstat.fields).map_err(|e| format!("--collector.vmstat.fields: {e}"))?;
-    Ok(blocking(Vmstat { path: args.proc_path("vmstat"), fields: fields.into() }))
+    Ok(blocking(Vmstat { path: args.proc_path("vmstat"), fields: fields.into(), names: Interned::default() }))
 }
 
 struct Vmstat {
     path: PathBuf,
     fields: Remembered,
+    names: Interned,
 }
 
 impl BlockingCollector for Vmstat {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
         for (name, value) in parse(&read_file(&self.path)?, &self.fields)? {
-            out.untyped(format!("node_vmstat_{name}"), format!("/proc/vmstat information field {name}."))
-                .sample(&[], value);
+            let (metric, help) = self
+                .names
+                .get(name, || (format!("node_vmstat_{name}"), format!("/proc/vmstat information field {name}.")));
+            out.untyped(metric, help).sample(&[], value);
         }
         Ok(())
     }
