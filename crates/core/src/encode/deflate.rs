@@ -3,12 +3,13 @@
 //! Why our own: a general-purpose compressor keeps a sliding window, hash chains over it and an output staging
 //! buffer, about 300 KiB of state (miniz_oxide's is that size at every level), which was a fifth of an exporter's
 //! heap. A response body is whole in memory, so here the window is the body itself, and the only state is a hash
-//! table of recent positions (16 KiB) and one block's symbols (at most 32 KiB).
+//! table of recent positions (16 KiB), one block's symbols (at most 32 KiB) and a 1 KiB output buffer.
 //!
 //! The method is that of the fast deflate levels: greedy LZ77 matching through a hash of the next four bytes (one
 //! candidate per hash, no chains), the first positions of each match entered into the table too, and a
-//! dynamic-Huffman block per [`BLOCK_SYMBOLS`] symbols. On oxporter-node's 53 KB body it writes 9.8 KB where
-//! miniz_oxide's fastest level wrote 10.7 KB, in about the same time.
+//! dynamic-Huffman block per [`BLOCK_SYMBOLS`] symbols (a fixed-Huffman one when that is smaller, as for tiny
+//! bodies). On oxporter-node's 54 KB body it writes about 9.6 KB (miniz_oxide's fastest level wrote 10.7 KB) in
+//! about 12 instructions a byte; docs/benchmarks.md has the measurements.
 
 /// Matches are at least this long (deflate allows 3; four bytes hash better and lose little).
 const MIN_MATCH: usize = 4;
@@ -20,16 +21,16 @@ const WINDOW: usize = 32 * 1024;
 const HASH_BITS: u32 = 12;
 /// Symbols (literals and matches) per Huffman block, so each block's codes fit its own statistics.
 const BLOCK_SYMBOLS: usize = 8 * 1024;
-/// A symbol is a literal byte, or a match: `MATCH`, then from bit 23 down the length code (minus 257), the length's
-/// extra bits, the distance code and the distance's extra bits, so writing it needs no more arithmetic.
+/// A symbol is a literal byte, or a match: `MATCH`, the distance code (bits 23..28), the length minus 3 (bits
+/// 15..23) and the distance minus 1 (bits 0..15). The codes' counts are kept as symbols are added.
 const MATCH: u32 = 1 << 31;
 /// Extra bits of each length code (257..=285) and distance code.
 const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 const DIST_EXTRA: [u8; 30] =
     [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
-/// Positions inside a match entered into the hash table: the first few (entering all of a long match costs
-/// time and finds little more; measured on node bodies, 9.83 KB at 8 against 9.79 KB at all, 30 % faster).
-const INSERT_MAX: usize = 8;
+/// Positions inside a match entered into the hash table: those the eight bytes read at the match's start cover
+/// (entering all of a long match costs time and finds little more on exposition text).
+const INSERT_MAX: usize = 4;
 
 /// Literal/length alphabet: 256 literals, end of block, 29 length codes.
 const LITLEN_CODES: usize = 286;
@@ -39,80 +40,107 @@ const DIST_CODES: usize = 30;
 const CL_CODES: usize = 19;
 const CL_ORDER: [usize; CL_CODES] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
+/// The length code (minus 257) of each match length minus 3, so counting a match's code is one lookup.
+const LEN_CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut l = 0;
+    while l < 256 {
+        t[l] = (length_code(l + 3).0 - 257) as u8;
+        l += 1;
+    }
+    t
+};
+
 /// Appends the raw deflate stream of `input` to `out`.
 pub fn compress(input: &[u8], out: &mut Vec<u8>) {
-    let mut w = BitWriter { out, acc: 0, bits: 0 };
-    // Position + 1 of the last four bytes with each hash; 0 is empty.
-    let mut table = vec![0u32; 1 << HASH_BITS];
-    let mut block: Vec<u32> = Vec::with_capacity(BLOCK_SYMBOLS.min(input.len() + 1));
-    let end = input.len();
+    let mut w = BitWriter::new(out);
+    // The low 16 bits of the last position of each hash. They reach back over the whole window, and hold twice as
+    // many positions in the same memory as full ones; an entry older than 64 KiB aliases a newer position, which
+    // the comparison of the bytes below rejects like any other hash collision.
+    let mut table = vec![0u16; 1 << HASH_BITS];
+    let mut block = Block::new(input.len());
     let mut pos = 0;
-    while pos < end {
-        let mut len = 0;
-        let mut dist = 0;
-        if let Some(h) = hash(input, pos) {
-            let candidate = table[h] as usize;
-            table[h] = (pos as u32).wrapping_add(1);
-            // The table may hold anything (positions wrap past 4 GiB): the match is checked byte by byte.
-            if let Some(d) = (candidate > 0).then(|| pos.checked_sub(candidate - 1)).flatten()
-                && (1..=WINDOW).contains(&d)
-            {
-                len = match_length(input, pos - d, pos);
-                dist = d;
-            }
-        }
-        if len >= MIN_MATCH {
-            let (lcode, _, lvalue) = length_code(len);
-            let (dcode, _, dvalue) = distance_code(dist);
-            block.push(MATCH | ((lcode - 257) as u32) << 23 | lvalue << 18 | (dcode as u32) << 13 | dvalue);
-            for p in pos + 1..pos + len.min(INSERT_MAX) {
-                if let Some(h) = hash(input, p) {
-                    table[h] = (p as u32).wrapping_add(1);
-                }
-            }
+    // Eight bytes are read at each position (the hash takes four, a match's first positions are hashed from the
+    // rest); the last seven bytes of the input are written as literals below.
+    while let Some(word) = read_u64(input, pos) {
+        let h = hash(word);
+        let d = usize::from((pos as u16).wrapping_sub(table[h]));
+        table[h] = pos as u16;
+        // A distance of 1..=WINDOW that stays inside the input, whose four bytes equal these.
+        if d.wrapping_sub(1) < WINDOW.min(pos)
+            && let Some(earlier) = read_u64(input, pos - d)
+            && (earlier ^ word) as u32 == 0
+        {
+            // Most matches are decided by these eight bytes; longer ones are compared on.
+            let diff = earlier ^ word;
+            let len = if diff != 0 {
+                (diff.trailing_zeros() / 8) as usize
+            } else {
+                8 + match_length(input, pos - d + 8, pos + 8)
+            };
+            block.push_match(len, d);
+            // The next positions too, as far as the word covers them (not past the match: the position after
+            // it is looked up next, and entering it now would replace its candidate by itself).
+            table[hash(word >> 8)] = (pos + 1) as u16;
+            table[hash(word >> 16)] = (pos + 2) as u16;
+            table[hash(word >> 24)] = (pos + 3) as u16;
             pos += len;
         } else {
-            block.push(u32::from(input[pos]));
+            block.push_literal(word as u8);
             pos += 1;
         }
-        if block.len() == BLOCK_SYMBOLS && pos < end {
+        if block.symbols.len() == BLOCK_SYMBOLS {
             write_block(&mut w, &block, false);
             block.clear();
         }
+    }
+    for &b in input.get(pos..).unwrap_or_default() {
+        block.push_literal(b);
     }
     write_block(&mut w, &block, true);
     w.finish();
 }
 
-/// The hash of the four bytes at `pos`, if there are four.
-fn hash(input: &[u8], pos: usize) -> Option<usize> {
-    let b = input.get(pos..pos + 4)?;
-    let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    Some((v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize)
+/// The eight bytes at `pos`, little-endian, if there are eight.
+#[inline(always)]
+fn read_u64(input: &[u8], pos: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(input.get(pos..pos.checked_add(8)?)?.try_into().ok()?))
 }
 
-/// How many bytes at `earlier` equal those at `pos`, at most [`MAX_MATCH`] (the two may overlap).
+/// The four bytes at `pos`, little-endian, if there are four.
+#[inline(always)]
+fn read_u32(input: &[u8], pos: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(input.get(pos..pos.checked_add(4)?)?.try_into().ok()?))
+}
+
+/// The hash of the low four bytes of `word`.
+#[inline(always)]
+fn hash(word: u64) -> usize {
+    ((word as u32).wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+}
+
+/// How many bytes at `earlier` equal those at `pos`, at most [`MAX_MATCH`] - 8 (the two may overlap). Eight bytes
+/// are compared at a time: the lowest set bit of their XOR tells which byte differs first.
+#[inline(always)]
 fn match_length(input: &[u8], earlier: usize, pos: usize) -> usize {
-    let limit = MAX_MATCH.min(input.len() - pos);
-    let (a, b) = (&input[earlier..earlier + limit], &input[pos..pos + limit]);
+    let limit = (MAX_MATCH - 8).min(input.len().saturating_sub(pos));
+    let (Some(a), Some(b)) = (input.get(earlier..earlier + limit), input.get(pos..pos + limit)) else {
+        return 0;
+    };
     let mut n = 0;
-    while n + 8 <= limit {
-        let x = u64::from_le_bytes(a[n..n + 8].try_into().unwrap_or_default())
-            ^ u64::from_le_bytes(b[n..n + 8].try_into().unwrap_or_default());
-        if x != 0 {
-            return n + (x.trailing_zeros() / 8) as usize;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let diff =
+            u64::from_le_bytes(x.try_into().unwrap_or_default()) ^ u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 8) as usize;
         }
         n += 8;
     }
-    while n < limit && a[n] == b[n] {
-        n += 1;
-    }
-    n
+    n + a[n..].iter().zip(&b[n..]).take_while(|(x, y)| x == y).count()
 }
 
 /// Length code (257..=285), its extra bits and their value for a match length of 3..=258.
-#[inline]
-fn length_code(len: usize) -> (usize, u32, u32) {
+const fn length_code(len: usize) -> (usize, u32, u32) {
     if len == MAX_MATCH {
         return (285, 0, 0);
     }
@@ -127,7 +155,7 @@ fn length_code(len: usize) -> (usize, u32, u32) {
 
 /// Distance code (0..=29), its extra bits and their value for a distance of 1..=32768.
 #[inline]
-fn distance_code(dist: usize) -> (usize, u32, u32) {
+const fn distance_code(dist: usize) -> (usize, u32, u32) {
     let d = (dist - 1) as u32;
     if d < 4 {
         return (d as usize, 0, 0);
@@ -137,18 +165,47 @@ fn distance_code(dist: usize) -> (usize, u32, u32) {
     (2 * top as usize + ((d >> extra) & 1) as usize, extra, d & ((1 << extra) - 1))
 }
 
-/// Writes one dynamic-Huffman block of `symbols` and the end-of-block code.
-fn write_block(w: &mut BitWriter<'_>, symbols: &[u32], last: bool) {
-    let mut lit_freq = [0u32; LITLEN_CODES];
-    let mut dist_freq = [0u32; DIST_CODES];
-    for &s in symbols {
-        if s & MATCH != 0 {
-            lit_freq[257 + ((s >> 23) & 31) as usize] += 1;
-            dist_freq[((s >> 13) & 31) as usize] += 1;
-        } else {
-            lit_freq[s as usize] += 1;
-        }
+/// One block's symbols and the counts of their codes.
+struct Block {
+    symbols: Vec<u32>,
+    lit_freq: [u32; LITLEN_CODES],
+    dist_freq: [u32; DIST_CODES],
+}
+
+impl Block {
+    fn new(input_len: usize) -> Block {
+        let symbols = Vec::with_capacity(BLOCK_SYMBOLS.min(input_len + 1));
+        Block { symbols, lit_freq: [0; LITLEN_CODES], dist_freq: [0; DIST_CODES] }
     }
+
+    #[inline(always)]
+    fn push_literal(&mut self, b: u8) {
+        self.symbols.push(u32::from(b));
+        self.lit_freq[usize::from(b)] += 1;
+    }
+
+    /// A match of `len` (4..=258) bytes `dist` (1..=WINDOW) back.
+    #[inline(always)]
+    fn push_match(&mut self, len: usize, dist: usize) {
+        let l = (len - 3) & 0xff;
+        let (dcode, _, _) = distance_code(dist);
+        self.symbols.push(MATCH | (dcode as u32) << 23 | (l as u32) << 15 | ((dist - 1) & 0x7fff) as u32);
+        self.lit_freq[257 + usize::from(LEN_CODE[l])] += 1;
+        self.dist_freq[dcode] += 1;
+    }
+
+    fn clear(&mut self) {
+        self.symbols.clear();
+        self.lit_freq = [0; LITLEN_CODES];
+        self.dist_freq = [0; DIST_CODES];
+    }
+}
+
+/// Writes one block of `symbols` and the end-of-block code: with dynamic Huffman codes, or the fixed ones when
+/// those come out smaller (tiny blocks, where the dynamic codes' own description would dominate).
+fn write_block(w: &mut BitWriter<'_>, block: &Block, last: bool) {
+    let mut lit_freq = block.lit_freq;
+    let mut dist_freq = block.dist_freq;
     lit_freq[END_OF_BLOCK] = 1;
     // Decoders want complete codes, so every alphabet gets at least two symbols.
     at_least_two(&mut lit_freq);
@@ -164,50 +221,116 @@ fn write_block(w: &mut BitWriter<'_>, symbols: &[u32], last: bool) {
     let mut lengths = [0u8; LITLEN_CODES + DIST_CODES];
     lengths[..hlit].copy_from_slice(&lit_len[..hlit]);
     lengths[hlit..hlit + hdist].copy_from_slice(&dist_len[..hdist]);
-    let runs = run_lengths(&lengths[..hlit + hdist]);
+    let mut runs = [(0u8, 0u8); LITLEN_CODES + DIST_CODES];
+    let n_runs = run_lengths(&lengths[..hlit + hdist], &mut runs);
+    let runs = &runs[..n_runs];
     let mut cl_freq = [0u32; CL_CODES];
-    for &(sym, _) in &runs {
-        cl_freq[sym as usize] += 1;
+    for &(sym, _) in runs {
+        cl_freq[usize::from(sym)] += 1;
     }
     at_least_two(&mut cl_freq);
     let mut cl_len = [0u8; CL_CODES];
     code_lengths(&cl_freq, 7, &mut cl_len);
     let hclen = 4.max(CL_ORDER.iter().rposition(|&s| cl_len[s] > 0).map_or(0, |i| i + 1));
 
-    w.bits(u32::from(last), 1);
-    w.bits(2, 2); // dynamic Huffman codes
-    w.bits((hlit - 257) as u32, 5);
-    w.bits((hdist - 1) as u32, 5);
-    w.bits((hclen - 4) as u32, 4);
+    // Sizes in bits of the two choices (the extra bits of lengths and distances are the same in both).
+    let cost =
+        |freq: &[u32], len: &[u8]| -> u64 { freq.iter().zip(len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum() };
+    let fixed_lit = fixed_lit_lengths();
+    let fixed_bits =
+        cost(&lit_freq, &fixed_lit[..LITLEN_CODES]) + 5 * block.dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>();
+    let header_bits = 14
+        + 3 * hclen as u64
+        + runs
+            .iter()
+            .map(|&(s, _)| u64::from(cl_len[usize::from(s)]) + [0, 2, 3, 7][usize::from(s.saturating_sub(15))])
+            .sum::<u64>();
+    let dynamic_bits = header_bits + cost(&lit_freq, &lit_len) + cost(&dist_freq, &dist_len);
+
+    w.put(u64::from(last), 1);
+    if fixed_bits <= dynamic_bits {
+        w.put(1, 2); // fixed Huffman codes
+        w.flush();
+        write_symbols(w, &block.symbols, &fixed_lit, &[5; DIST_CODES]);
+        return;
+    }
+    w.put(2, 2); // dynamic Huffman codes
+    w.put((hlit - 257) as u64, 5);
+    w.put((hdist - 1) as u64, 5);
+    w.put((hclen - 4) as u64, 4);
+    w.flush();
     for &s in &CL_ORDER[..hclen] {
-        w.bits(u32::from(cl_len[s]), 3);
+        w.put(u64::from(cl_len[s]), 3);
+        w.flush();
     }
     let cl_codes = codes(&cl_len);
-    for &(sym, extra) in &runs {
-        let sym = sym as usize;
-        w.bits(cl_codes[sym], u32::from(cl_len[sym]));
+    for &(sym, extra) in runs {
+        let sym = usize::from(sym);
+        w.put(u64::from(cl_codes[sym]), u32::from(cl_len[sym]));
         match sym {
-            16 => w.bits(u32::from(extra), 2),
-            17 => w.bits(u32::from(extra), 3),
-            18 => w.bits(u32::from(extra), 7),
+            16 => w.put(u64::from(extra), 2),
+            17 => w.put(u64::from(extra), 3),
+            18 => w.put(u64::from(extra), 7),
             _ => {}
         }
+        w.flush();
     }
-    let lit_codes = codes(&lit_len);
-    let dist_codes = codes(&dist_len);
+    let mut lit_len_all = [0; LITLEN_CODES + 2];
+    lit_len_all[..LITLEN_CODES].copy_from_slice(&lit_len);
+    write_symbols(w, &block.symbols, &lit_len_all, &dist_len);
+}
+
+/// The fixed literal/length code lengths (RFC 1951 3.2.6), of all 288 symbols: the two that are never used still
+/// take their place among the codes.
+fn fixed_lit_lengths() -> [u8; LITLEN_CODES + 2] {
+    let mut len = [8u8; LITLEN_CODES + 2];
+    len[144..256].fill(9);
+    len[256..280].fill(7);
+    len
+}
+
+/// Writes `symbols` and the end of block with the codes of these lengths.
+fn write_symbols(
+    w: &mut BitWriter<'_>,
+    symbols: &[u32],
+    lit_len: &[u8; LITLEN_CODES + 2],
+    dist_len: &[u8; DIST_CODES],
+) {
+    let lit_codes = codes(lit_len);
+    let dist_codes = codes(dist_len);
+    // Each length's code and extra bits as one value, so a match is written with two lookups.
+    let mut len_bits = [0u32; 256];
+    let mut len_nbits = [0u8; 256];
+    for l in 0..256 {
+        let (code, extra, value) = length_code(l + 3);
+        len_bits[l] = lit_codes[code] | value << lit_len[code];
+        len_nbits[l] = lit_len[code] + extra as u8;
+    }
+    // Indexed by five bits, so the lookups need no bounds checks.
+    let mut dist_bits = [0u32; 32];
+    let mut dist_nbits = [0u8; 32];
+    let mut dist_extra = [0u8; 32];
+    dist_bits[..DIST_CODES].copy_from_slice(&dist_codes);
+    dist_nbits[..DIST_CODES].copy_from_slice(dist_len);
+    dist_extra[..DIST_CODES].copy_from_slice(&DIST_EXTRA);
     for &s in symbols {
-        if s & MATCH != 0 {
-            let l = ((s >> 23) & 31) as usize;
-            w.bits(lit_codes[257 + l], u32::from(lit_len[257 + l]));
-            w.bits((s >> 18) & 31, u32::from(LEN_EXTRA[l]));
-            let d = ((s >> 13) & 31) as usize;
-            w.bits(dist_codes[d], u32::from(dist_len[d]));
-            w.bits(s & 0x1fff, u32::from(DIST_EXTRA[d]));
+        if s & MATCH == 0 {
+            let b = (s & 0xff) as usize;
+            w.put(u64::from(lit_codes[b]), u32::from(lit_len[b]));
         } else {
-            w.bits(lit_codes[s as usize], u32::from(lit_len[s as usize]));
+            let l = ((s >> 15) & 0xff) as usize;
+            let dcode = ((s >> 23) & 31) as usize;
+            let extra = u32::from(dist_extra[dcode]);
+            let dist = u64::from(dist_bits[dcode]) | u64::from(s & ((1 << extra) - 1)) << dist_nbits[dcode];
+            w.put(
+                u64::from(len_bits[l]) | dist << len_nbits[l],
+                u32::from(len_nbits[l]) + u32::from(dist_nbits[dcode]) + extra,
+            );
         }
+        w.flush();
     }
-    w.bits(lit_codes[END_OF_BLOCK], u32::from(lit_len[END_OF_BLOCK]));
+    w.put(u64::from(lit_codes[END_OF_BLOCK]), u32::from(lit_len[END_OF_BLOCK]));
+    w.flush();
 }
 
 /// Gives unused symbols a count until at least two are used.
@@ -218,9 +341,16 @@ fn at_least_two(freq: &mut [u32]) {
     }
 }
 
-/// The code lengths sequence as (symbol, extra bits value) pairs of the code length alphabet.
-fn run_lengths(lengths: &[u8]) -> Vec<(u8, u8)> {
-    let mut out = Vec::with_capacity(lengths.len());
+/// The code lengths sequence as (symbol, extra bits value) pairs of the code length alphabet, into `out`; returns
+/// how many.
+fn run_lengths(lengths: &[u8], out: &mut [(u8, u8)]) -> usize {
+    let mut n = 0;
+    let mut push = |pair| {
+        if let Some(slot) = out.get_mut(n) {
+            *slot = pair;
+            n += 1;
+        }
+    };
     let mut i = 0;
     while i < lengths.len() {
         let l = lengths[i];
@@ -228,77 +358,145 @@ fn run_lengths(lengths: &[u8]) -> Vec<(u8, u8)> {
         if l == 0 && run >= 3 {
             let n = run.min(138);
             if n <= 10 {
-                out.push((17, (n - 3) as u8));
+                push((17, (n - 3) as u8));
             } else {
-                out.push((18, (n - 11) as u8));
+                push((18, (n - 11) as u8));
             }
             i += n;
         } else if l != 0 && run >= 4 {
             // The length once, then repeats of it, 3 to 6 at a time.
-            out.push((l, 0));
+            push((l, 0));
             let n = (run - 1).min(6);
-            out.push((16, (n - 3) as u8));
+            push((16, (n - 3) as u8));
             i += 1 + n;
         } else {
-            out.push((l, 0));
+            push((l, 0));
             i += 1;
         }
     }
-    out
+    n
 }
 
 /// Huffman code lengths for `freq`, none longer than `limit`, forming a complete code (as decoders require) over
 /// the symbols with a non-zero count (at least two).
-fn code_lengths(freq: &[u32], limit: u8, lengths: &mut [u8]) {
-    // Huffman's algorithm over the used symbols: nodes 0..n are leaves, n.. the merged ones.
-    let leaves: Vec<usize> = (0..freq.len()).filter(|&s| freq[s] > 0).collect();
-    let n = leaves.len();
-    let mut parent = vec![0usize; 2 * n];
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>> =
-        leaves.iter().enumerate().map(|(i, &s)| std::cmp::Reverse((u64::from(freq[s]), i))).collect();
+fn code_lengths<const N: usize>(freq: &[u32; N], limit: u8, lengths: &mut [u8; N]) {
+    // The used symbols by count (ties by symbol), packed as count << 9 | symbol so they sort as integers. Counts
+    // are below 2^23: a block has at most BLOCK_SYMBOLS symbols.
+    let mut sorted = [0u32; N];
+    let mut n = 0;
+    for (s, &f) in freq.iter().enumerate() {
+        if f > 0 {
+            sorted[n] = f.min(1 << 22) << 9 | s as u32;
+            n += 1;
+        }
+    }
+    let sorted = &mut sorted[..n];
+    sorted.sort_unstable();
+    *lengths = [0; N];
+    if n < 2 {
+        if let Some(&leaf) = sorted.first() {
+            lengths[(leaf & 511) as usize] = 1;
+        }
+        return;
+    }
+    // Huffman's code lengths computed in place over the sorted counts (Moffat and Katajainen's method, no heap and
+    // no tree): afterwards a[i] is the length of the i-th rarest symbol's code, lengths falling as i grows.
+    let mut a = [0u32; N];
+    let a = &mut a[..n];
+    for (x, &leaf) in a.iter_mut().zip(sorted.iter()) {
+        *x = leaf >> 9;
+    }
+    huffman_in_place(a);
+    // Lengths over the limit are cut to it and the code is made complete again on the counts per length.
+    let limit = usize::from(limit);
+    let mut count = [0u32; 16];
+    for &l in a.iter() {
+        count[(l as usize).min(limit)] += 1;
+    }
+    limit_lengths(&mut count, limit);
+    // The longest codes go to the rarest symbols.
+    let mut rarest = sorted.iter();
+    for l in (1..=limit).rev() {
+        for &leaf in rarest.by_ref().take(count[l] as usize) {
+            lengths[(leaf & 511) as usize] = l as u8;
+        }
+    }
+}
+
+/// Replaces the nondecreasing weights `a` (at least two) by the lengths of their Huffman codes. The first pass
+/// merges as Huffman's algorithm does, using the front of `a` for the merged nodes' parents; the second turns parents
+/// into depths; the third hands out the leaves' depths from the tree's shape.
+fn huffman_in_place(a: &mut [u32]) {
+    let n = a.len();
+    a[0] += a[1];
+    let (mut root, mut leaf) = (0, 2);
+    for next in 1..n - 1 {
+        // Each merged node takes the two lightest of the next unmerged leaf and the next parentless merged node.
+        for first in [true, false] {
+            let take_merged = leaf >= n || (root < next && a[root] < a[leaf]);
+            let w = if take_merged {
+                let w = a[root];
+                a[root] = next as u32;
+                root += 1;
+                w
+            } else {
+                leaf += 1;
+                a[leaf - 1]
+            };
+            if first { a[next] = w } else { a[next] += w }
+        }
+    }
+    a[n - 2] = 0;
+    for next in (0..n.saturating_sub(2)).rev() {
+        a[next] = a[a[next] as usize] + 1;
+    }
+    let (mut avail, mut used, mut depth) = (1usize, 0usize, 0u32);
+    let mut root = n as isize - 2;
     let mut next = n;
-    while let (Some(std::cmp::Reverse((fa, a))), Some(std::cmp::Reverse((fb, b)))) = (heap.pop(), heap.pop()) {
-        parent[a] = next;
-        parent[b] = next;
-        heap.push(std::cmp::Reverse((fa + fb, next)));
-        next += 1;
+    while avail > 0 {
+        while root >= 0 && a[root as usize] == depth {
+            used += 1;
+            root -= 1;
+        }
+        while avail > used && next > 0 {
+            next -= 1;
+            a[next] = depth;
+            avail -= 1;
+        }
+        avail = 2 * used;
+        depth += 1;
+        used = 0;
     }
-    // Depths, from the root (the last node made) down: a parent is always made after its children.
-    let root = next - 1;
-    let mut depth = vec![0u32; next];
-    for node in (0..root).rev() {
-        depth[node] = depth[parent[node]] + 1;
-    }
-    let limit = u32::from(limit);
-    let mut len: Vec<u32> = (0..n).map(|i| depth[i].clamp(1, limit)).collect();
+}
+
+/// Makes the counts of codes per length (`count[l]` codes of length `l`, none above `limit`) a complete code again
+/// after longer codes were cut to `limit`.
+fn limit_lengths(count: &mut [u32; 16], limit: usize) {
     // Kraft sum in units of 2^-limit; a complete code has exactly 2^limit.
     let full = 1u64 << limit;
-    let mut kraft: u64 = len.iter().map(|&l| 1u64 << (limit - l)).sum();
-    // Clamping made the code over-full: lengthen the rarest of the longest codes below the limit.
+    let mut kraft: u64 = (1..=limit).map(|l| u64::from(count[l]) << (limit - l)).sum();
+    // Over-full: lengthen one of the longest codes below the limit at a time.
     while kraft > full {
-        let Some(i) = (0..n).filter(|&i| len[i] < limit).max_by_key(|&i| (len[i], std::cmp::Reverse(freq[leaves[i]])))
-        else {
+        let Some(l) = (1..limit).rev().find(|&l| count[l] > 0) else {
             break;
         };
-        len[i] += 1;
-        kraft -= 1u64 << (limit - len[i]);
+        count[l] -= 1;
+        count[l + 1] += 1;
+        kraft -= 1u64 << (limit - l - 1);
     }
-    // Lengthening may overshoot: shorten the longest codes while that keeps the code from being over-full. The
-    // longest code's share always fits what is missing, so this ends complete.
+    // Lengthening may overshoot: shorten one of the longest codes while that keeps the code from being over-full.
+    // The longest code's share always fits what is missing, so this ends complete.
     while kraft < full {
-        let Some(i) = (0..n).filter(|&i| len[i] > 1).max_by_key(|&i| (len[i], freq[leaves[i]])) else {
+        let Some(l) = (2..=limit).rev().find(|&l| count[l] > 0) else {
             break;
         };
-        let gain = 1u64 << (limit - len[i]);
+        let gain = 1u64 << (limit - l);
         if kraft + gain > full {
             break;
         }
-        len[i] -= 1;
+        count[l] -= 1;
+        count[l - 1] += 1;
         kraft += gain;
-    }
-    lengths.fill(0);
-    for (i, &s) in leaves.iter().enumerate() {
-        lengths[s] = len[i] as u8;
     }
 }
 
@@ -306,7 +504,7 @@ fn code_lengths(freq: &[u32], limit: u8, lengths: &mut [u8]) {
 fn codes<const N: usize>(lengths: &[u8; N]) -> [u32; N] {
     let mut count = [0u32; 16];
     for &l in lengths {
-        count[usize::from(l)] += 1;
+        count[usize::from(l & 15)] += 1;
     }
     count[0] = 0;
     let mut next = [0u32; 16];
@@ -318,38 +516,70 @@ fn codes<const N: usize>(lengths: &[u8; N]) -> [u32; N] {
     let mut out = [0u32; N];
     for (s, &l) in lengths.iter().enumerate() {
         if l > 0 {
-            let c = next[usize::from(l)];
-            next[usize::from(l)] += 1;
-            out[s] = c.reverse_bits() >> (32 - u32::from(l));
+            let l = usize::from(l & 15);
+            out[s] = next[l].reverse_bits() >> (32 - l);
+            next[l] += 1;
         }
     }
     out
 }
 
-/// Writes bits least significant first, as deflate packs them.
+/// Size of the output staging buffer of [`BitWriter`].
+const STAGE: usize = 1024;
+
+/// Writes bits least significant first, as deflate packs them. Values are gathered in a 64-bit accumulator and
+/// whole bytes go out eight at a time into a small buffer (one store, no length checks per byte), which is
+/// appended to the output when nearly full.
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
+    stage: [u8; STAGE],
+    staged: usize,
     acc: u64,
     bits: u32,
 }
 
-impl BitWriter<'_> {
-    /// Appends the low `n` (at most 32) bits of `value`.
-    #[inline]
-    fn bits(&mut self, value: u32, n: u32) {
-        self.acc |= u64::from(value) << self.bits;
+impl<'a> BitWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> BitWriter<'a> {
+        BitWriter { out, stage: [0; STAGE], staged: 0, acc: 0, bits: 0 }
+    }
+
+    /// Adds the low `n` bits of `value` (nothing above them set). Between two [`flush`](Self::flush)es at most 56
+    /// bits may be added: a match's codes and extra bits are at most 48.
+    #[inline(always)]
+    fn put(&mut self, value: u64, n: u32) {
+        self.acc |= value << self.bits;
         self.bits += n;
-        if self.bits >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.bits -= 32;
+    }
+
+    /// Moves the whole bytes of the accumulator out, leaving fewer than 8 bits.
+    #[inline(always)]
+    fn flush(&mut self) {
+        if self.staged > STAGE - 8 {
+            self.drain();
         }
+        if let Some(slot) = self.stage.get_mut(self.staged..self.staged + 8) {
+            slot.copy_from_slice(&self.acc.to_le_bytes());
+        }
+        let bytes = self.bits / 8;
+        self.staged += bytes as usize;
+        self.acc = self.acc.checked_shr(bytes * 8).unwrap_or(0);
+        self.bits %= 8;
+    }
+
+    /// Appends the staged bytes to the output.
+    #[inline(never)]
+    fn drain(&mut self) {
+        self.out.extend_from_slice(&self.stage[..self.staged]);
+        self.staged = 0;
     }
 
     /// Writes what is left, padded to a whole byte.
     fn finish(&mut self) {
-        let bytes = self.bits.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
+        self.flush();
+        self.drain();
+        if self.bits > 0 {
+            self.out.push(self.acc as u8);
+        }
         self.acc = 0;
         self.bits = 0;
     }
@@ -404,6 +634,18 @@ mod tests {
         }
     }
 
+    /// Checks that `len` is a complete code over the used symbols of `freq`, none longer than `limit`, and returns
+    /// its cost in bits.
+    fn check_code<const N: usize>(freq: &[u32; N], limit: u8) -> u64 {
+        let mut len = [0u8; N];
+        code_lengths(freq, limit, &mut len);
+        let kraft: f64 = len.iter().filter(|&&l| l > 0).map(|&l| 0.5f64.powi(i32::from(l))).sum();
+        assert_eq!(kraft, 1.0, "{freq:?} -> {len:?}");
+        assert!(len.iter().all(|&l| l <= limit), "{len:?}");
+        assert!(freq.iter().zip(&len).all(|(&f, &l)| (f > 0) == (l > 0)), "{freq:?} -> {len:?}");
+        freq.iter().zip(&len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum()
+    }
+
     #[test]
     fn code_lengths_are_complete_and_limited() {
         // Fibonacci counts make the deepest unlimited tree.
@@ -413,14 +655,55 @@ mod tests {
         for i in 2..30 {
             fib[i] = fib[i - 1] + fib[i - 2];
         }
-        for (freq, limit) in [(&fib[..], 15u8), (&fib[..19], 7), (&[1, 1][..], 15), (&[5, 0, 0, 9, 1][..], 7)] {
-            let mut len = vec![0u8; freq.len()];
-            code_lengths(freq, limit, &mut len);
-            let kraft: f64 = len.iter().filter(|&&l| l > 0).map(|&l| 0.5f64.powi(i32::from(l))).sum();
-            assert_eq!(kraft, 1.0, "{freq:?} -> {len:?}");
-            assert!(len.iter().all(|&l| l <= limit), "{len:?}");
-            assert!(freq.iter().zip(&len).all(|(&f, &l)| (f > 0) == (l > 0)), "{len:?}");
+        check_code(&fib, 15);
+        let mut fib19 = [0u32; 19];
+        fib19.copy_from_slice(&fib[..19]);
+        check_code(&fib19, 7);
+        check_code(&[1, 1], 15);
+        check_code(&[5, 0, 0, 9, 1], 7);
+        check_code(&[0, 0, 3, 0, 1000, 1, 1, 1, 1, 1], 3);
+        // All of an alphabet used, and one symbol of an alphabet of one (a code of one 1-bit length).
+        check_code(&[7u32; LITLEN_CODES], 15);
+        let mut one = [0u8; 3];
+        code_lengths(&[0, 4, 0], 15, &mut one);
+        assert_eq!(one, [0, 1, 0]);
+    }
+
+    #[test]
+    fn code_lengths_are_optimal_below_the_limit() {
+        // The cost of a Huffman code is the sum of the weights of the merged nodes, whichever way ties go: compare
+        // with that, from a plain heap, for counts whose trees stay within the limit.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut compared = 0;
+        for round in 0..300 {
+            let mut freq = [0u32; LITLEN_CODES];
+            let used = 2 + (next() % 285) as usize;
+            for f in freq.iter_mut().take(used) {
+                *f = if next() % 4 == 0 { 0 } else { 1 + (next() % 500) as u32 };
+            }
+            freq[0] = freq[0].max(1);
+            freq[1] = freq[1].max(1);
+            let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<u64>> =
+                freq.iter().filter(|&&f| f > 0).map(|&f| std::cmp::Reverse(u64::from(f))).collect();
+            let mut optimal = 0;
+            while let (Some(std::cmp::Reverse(a)), Some(std::cmp::Reverse(b))) = (heap.pop(), heap.pop()) {
+                optimal += a + b;
+                heap.push(std::cmp::Reverse(a + b));
+            }
+            let mut len = [0u8; LITLEN_CODES];
+            code_lengths(&freq, 15, &mut len);
+            if len.iter().all(|&l| l < 15) {
+                assert_eq!(check_code(&freq, 15), optimal, "round {round}");
+                compared += 1;
+            }
         }
+        assert!(compared > 250, "{compared}");
     }
 
     #[test]
