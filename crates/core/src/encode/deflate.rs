@@ -22,12 +22,15 @@ const HASH_BITS: u32 = 12;
 /// Symbols (literals and matches) per Huffman block, so each block's codes fit its own statistics.
 const BLOCK_SYMBOLS: usize = 8 * 1024;
 /// A symbol is a literal byte, or a match: `MATCH`, the distance code (bits 23..28), the length minus 3 (bits
-/// 15..23) and the distance minus 1 (bits 0..15). The codes' counts are kept as symbols are added.
+/// 15..23) and the value of the distance's extra bits (bits 0..13). The codes' counts are kept as symbols are added.
 const MATCH: u32 = 1 << 31;
 /// Extra bits of each length code (257..=285) and distance code.
 const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 const DIST_EXTRA: [u8; 30] =
     [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+/// [`DIST_EXTRA`] for five-bit indexes.
+const DIST_EXTRA_32: [u8; 32] =
+    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 0, 0];
 /// Positions inside a match entered into the hash table: those the eight bytes read at the match's start cover
 /// (entering all of a long match costs time and finds little more on exposition text).
 const INSERT_MAX: usize = 4;
@@ -51,6 +54,19 @@ const LEN_CODE: [u8; 256] = {
     t
 };
 
+/// The distance code of each distance minus 1 below 256, then of each (distance minus 1) / 128 (distance codes
+/// from 16 up span whole multiples of 128), so finding a match's code is one lookup.
+const DIST_CODE: [u8; 512] = {
+    let mut t = [0u8; 512];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = distance_code(i + 1).0 as u8;
+        t[256 + i] = distance_code((i << 7) + 1).0 as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends the raw deflate stream of `input` to `out`.
 pub fn compress(input: &[u8], out: &mut Vec<u8>) {
     let mut w = BitWriter::new(out);
@@ -66,9 +82,10 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>) {
         let h = hash(word);
         let d = usize::from((pos as u16).wrapping_sub(table[h]));
         table[h] = pos as u16;
-        // A distance of 1..=WINDOW that stays inside the input, whose four bytes equal these.
-        if d.wrapping_sub(1) < WINDOW.min(pos)
-            && let Some(earlier) = read_u64(input, pos - d)
+        // A distance of 1..=WINDOW whose four bytes equal these. It never reaches before the input: entries hold
+        // earlier positions (or 0), so `d` is at most `pos`, and a wrapped index would only fail to read.
+        if d.wrapping_sub(1) < WINDOW
+            && let Some(earlier) = read_u64(input, pos.wrapping_sub(d))
             && (earlier ^ word) as u32 == 0
         {
             // Most matches are decided by these eight bytes; longer ones are compared on.
@@ -76,7 +93,7 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>) {
             let len = if diff != 0 {
                 (diff.trailing_zeros() / 8) as usize
             } else {
-                8 + match_length(input, pos - d + 8, pos + 8)
+                8 + match_length(input, pos.wrapping_sub(d) + 8, pos + 8, MAX_MATCH - 8)
             };
             block.push_match(len, d);
             // The next positions too, as far as the word covers them (not past the match: the position after
@@ -119,11 +136,11 @@ fn hash(word: u64) -> usize {
     ((word as u32).wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
 }
 
-/// How many bytes at `earlier` equal those at `pos`, at most [`MAX_MATCH`] - 8 (the two may overlap). Eight bytes
-/// are compared at a time: the lowest set bit of their XOR tells which byte differs first.
+/// How many bytes at `earlier` equal those at `pos`, at most `max` (the two may overlap). Eight bytes are compared
+/// at a time: the lowest set bit of their XOR tells which byte differs first.
 #[inline(always)]
-fn match_length(input: &[u8], earlier: usize, pos: usize) -> usize {
-    let limit = (MAX_MATCH - 8).min(input.len().saturating_sub(pos));
+fn match_length(input: &[u8], earlier: usize, pos: usize, max: usize) -> usize {
+    let limit = max.min(input.len().saturating_sub(pos));
     let (Some(a), Some(b)) = (input.get(earlier..earlier + limit), input.get(pos..pos + limit)) else {
         return 0;
     };
@@ -154,7 +171,6 @@ const fn length_code(len: usize) -> (usize, u32, u32) {
 }
 
 /// Distance code (0..=29), its extra bits and their value for a distance of 1..=32768.
-#[inline]
 const fn distance_code(dist: usize) -> (usize, u32, u32) {
     let d = (dist - 1) as u32;
     if d < 4 {
@@ -169,13 +185,14 @@ const fn distance_code(dist: usize) -> (usize, u32, u32) {
 struct Block {
     symbols: Vec<u32>,
     lit_freq: [u32; LITLEN_CODES],
-    dist_freq: [u32; DIST_CODES],
+    /// Indexed by five bits (codes 30 and 31 are never used), so counting needs no bounds check.
+    dist_freq: [u32; 32],
 }
 
 impl Block {
     fn new(input_len: usize) -> Block {
         let symbols = Vec::with_capacity(BLOCK_SYMBOLS.min(input_len + 1));
-        Block { symbols, lit_freq: [0; LITLEN_CODES], dist_freq: [0; DIST_CODES] }
+        Block { symbols, lit_freq: [0; LITLEN_CODES], dist_freq: [0; 32] }
     }
 
     #[inline(always)]
@@ -188,8 +205,11 @@ impl Block {
     #[inline(always)]
     fn push_match(&mut self, len: usize, dist: usize) {
         let l = (len - 3) & 0xff;
-        let (dcode, _, _) = distance_code(dist);
-        self.symbols.push(MATCH | (dcode as u32) << 23 | (l as u32) << 15 | ((dist - 1) & 0x7fff) as u32);
+        let x = (dist - 1) & (WINDOW - 1);
+        let dcode = usize::from(DIST_CODE[if x < 256 { x } else { 256 + (x >> 7) }] & 31);
+        // The extra bits are the low bits of the distance minus 1 (each code's first distance minus 1 has them 0).
+        let dvalue = x & ((1 << DIST_EXTRA_32[dcode]) - 1);
+        self.symbols.push(MATCH | (dcode as u32) << 23 | (l as u32) << 15 | dvalue as u32);
         self.lit_freq[257 + usize::from(LEN_CODE[l])] += 1;
         self.dist_freq[dcode] += 1;
     }
@@ -197,7 +217,7 @@ impl Block {
     fn clear(&mut self) {
         self.symbols.clear();
         self.lit_freq = [0; LITLEN_CODES];
-        self.dist_freq = [0; DIST_CODES];
+        self.dist_freq = [0; 32];
     }
 }
 
@@ -205,7 +225,8 @@ impl Block {
 /// those come out smaller (tiny blocks, where the dynamic codes' own description would dominate).
 fn write_block(w: &mut BitWriter<'_>, block: &Block, last: bool) {
     let mut lit_freq = block.lit_freq;
-    let mut dist_freq = block.dist_freq;
+    let mut dist_freq = [0; DIST_CODES];
+    dist_freq.copy_from_slice(&block.dist_freq[..DIST_CODES]);
     lit_freq[END_OF_BLOCK] = 1;
     // Decoders want complete codes, so every alphabet gets at least two symbols.
     at_least_two(&mut lit_freq);
@@ -306,29 +327,31 @@ fn write_symbols(
         len_bits[l] = lit_codes[code] | value << lit_len[code];
         len_nbits[l] = lit_len[code] + extra as u8;
     }
-    // Indexed by five bits, so the lookups need no bounds checks.
+    // Each distance code and the number of its bits with the extra ones; indexed by five bits, so the lookups need
+    // no bounds checks.
     let mut dist_bits = [0u32; 32];
     let mut dist_nbits = [0u8; 32];
-    let mut dist_extra = [0u8; 32];
-    dist_bits[..DIST_CODES].copy_from_slice(&dist_codes);
-    dist_nbits[..DIST_CODES].copy_from_slice(dist_len);
-    dist_extra[..DIST_CODES].copy_from_slice(&DIST_EXTRA);
+    let mut dist_total = [0u8; 32];
+    for d in 0..DIST_CODES {
+        dist_bits[d] = dist_codes[d];
+        dist_nbits[d] = dist_len[d];
+        dist_total[d] = dist_len[d] + DIST_EXTRA[d];
+    }
+    // The accumulator in a local, so it stays in registers.
+    let mut bits = w.bits;
     for &s in symbols {
         if s & MATCH == 0 {
             let b = (s & 0xff) as usize;
-            w.put(u64::from(lit_codes[b]), u32::from(lit_len[b]));
+            bits.put(u64::from(lit_codes[b]), u32::from(lit_len[b]));
         } else {
             let l = ((s >> 15) & 0xff) as usize;
-            let dcode = ((s >> 23) & 31) as usize;
-            let extra = u32::from(dist_extra[dcode]);
-            let dist = u64::from(dist_bits[dcode]) | u64::from(s & ((1 << extra) - 1)) << dist_nbits[dcode];
-            w.put(
-                u64::from(len_bits[l]) | dist << len_nbits[l],
-                u32::from(len_nbits[l]) + u32::from(dist_nbits[dcode]) + extra,
-            );
+            let d = ((s >> 23) & 31) as usize;
+            let dist = u64::from(dist_bits[d]) | u64::from(s & 0x7fff) << dist_nbits[d];
+            bits.put(u64::from(len_bits[l]) | dist << len_nbits[l], u32::from(len_nbits[l]) + u32::from(dist_total[d]));
         }
-        w.flush();
+        bits.flush(&mut w.stage, w.out);
     }
+    w.bits = bits;
     w.put(u64::from(lit_codes[END_OF_BLOCK]), u32::from(lit_len[END_OF_BLOCK]));
     w.flush();
 }
@@ -533,56 +556,76 @@ const STAGE: usize = 1024;
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
     stage: [u8; STAGE],
-    staged: usize,
+    bits: Bits,
+}
+
+/// The accumulator and the staging buffer's fill. Apart from the buffer, so that a hot loop can keep a copy of it
+/// in registers (see [`write_symbols`]).
+#[derive(Clone, Copy)]
+struct Bits {
     acc: u64,
-    bits: u32,
+    n: u32,
+    staged: usize,
 }
 
 impl<'a> BitWriter<'a> {
     fn new(out: &'a mut Vec<u8>) -> BitWriter<'a> {
-        BitWriter { out, stage: [0; STAGE], staged: 0, acc: 0, bits: 0 }
+        BitWriter { out, stage: [0; STAGE], bits: Bits { acc: 0, n: 0, staged: 0 } }
     }
 
-    /// Adds the low `n` bits of `value` (nothing above them set). Between two [`flush`](Self::flush)es at most 56
-    /// bits may be added: a match's codes and extra bits are at most 48.
-    #[inline(always)]
+    /// [`Bits::put`].
     fn put(&mut self, value: u64, n: u32) {
-        self.acc |= value << self.bits;
-        self.bits += n;
+        self.bits.put(value, n);
     }
 
-    /// Moves the whole bytes of the accumulator out, leaving fewer than 8 bits.
-    #[inline(always)]
+    /// [`Bits::flush`].
     fn flush(&mut self) {
-        if self.staged > STAGE - 8 {
-            self.drain();
-        }
-        if let Some(slot) = self.stage.get_mut(self.staged..self.staged + 8) {
-            slot.copy_from_slice(&self.acc.to_le_bytes());
-        }
-        let bytes = self.bits / 8;
-        self.staged += bytes as usize;
-        self.acc = self.acc.checked_shr(bytes * 8).unwrap_or(0);
-        self.bits %= 8;
-    }
-
-    /// Appends the staged bytes to the output.
-    #[inline(never)]
-    fn drain(&mut self) {
-        self.out.extend_from_slice(&self.stage[..self.staged]);
-        self.staged = 0;
+        self.bits.flush(&mut self.stage, self.out);
     }
 
     /// Writes what is left, padded to a whole byte.
     fn finish(&mut self) {
         self.flush();
-        self.drain();
-        if self.bits > 0 {
-            self.out.push(self.acc as u8);
+        drain(&self.stage, self.bits.staged, self.out);
+        if self.bits.n > 0 {
+            self.out.push(self.bits.acc as u8);
         }
-        self.acc = 0;
-        self.bits = 0;
+        self.bits = Bits { acc: 0, n: 0, staged: 0 };
     }
+}
+
+impl Bits {
+    /// Adds the low `n` bits of `value` (nothing above them set). Between two [`flush`](Self::flush)es at most 56
+    /// bits may be added: a match's codes and extra bits are at most 48.
+    #[inline(always)]
+    fn put(&mut self, value: u64, n: u32) {
+        self.acc |= value << self.n;
+        self.n += n;
+    }
+
+    /// Moves the whole bytes of the accumulator to `stage`, leaving fewer than 8 bits, and the staged bytes to `out`
+    /// when `stage` is nearly full.
+    #[inline(always)]
+    fn flush(&mut self, stage: &mut [u8; STAGE], out: &mut Vec<u8>) {
+        if self.staged > STAGE - 8 {
+            drain(stage, self.staged, out);
+            self.staged = 0;
+        }
+        if let Some(slot) = stage.get_mut(self.staged..self.staged + 8) {
+            slot.copy_from_slice(&self.acc.to_le_bytes());
+        }
+        let bytes = self.n / 8;
+        self.staged += bytes as usize;
+        // Fewer than 64 bits are ever held, so the shift stays in range.
+        self.acc >>= (bytes * 8) & 63;
+        self.n %= 8;
+    }
+}
+
+/// Appends the first `staged` bytes of `stage` to `out`.
+#[inline(never)]
+fn drain(stage: &[u8; STAGE], staged: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&stage[..staged.min(STAGE)]);
 }
 
 #[cfg(test)]
