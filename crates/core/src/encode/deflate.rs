@@ -40,29 +40,39 @@ const CL_CODES: usize = 19;
 const CL_ORDER: [usize; CL_CODES] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 /// Bodies shorter than this are written with deflate's fixed code, whose description costs nothing; the exposition
-/// code's takes about 80 bytes, which it wins back on bodies of a few KB.
+/// code's takes about 90 bytes, which it wins back from about 2 KB of exposition text on.
 const SMALL_INPUT: usize = 2048;
 
-/// Code lengths of the exposition code's literals and lengths (0..=285), then of its distances: Huffman codes
-/// (at most 15 bits) of the symbol counts of the exposition fixtures of the exporters' tests, each file weighted
-/// alike, every symbol counted at least 100 per million so that any input can be written (in at most 13 bits a byte). Printed by the ignored
-/// test `tests::print_exposition_code` (`cargo test -p oxporter-core --lib -- --ignored print_exposition_code
-/// --nocapture`).
+/// Code lengths of the exposition code's literals and lengths (0..=285, 16 a row), then of its distances: Huffman
+/// codes (at most 15 bits) of the symbol counts of what [`lz77`] finds in the exporters' `.prom` test fixtures,
+/// each file weighted alike, every symbol counted at least 100 per million so that any input can be written (a
+/// byte in at most 13 bits). Printed by the ignored test `tests::print_exposition_code` (`cargo test -p
+/// oxporter-core --lib -- --ignored print_exposition_code --nocapture`).
 #[rustfmt::skip]
 const EXPOSITION_LIT_LEN: [u8; LITLEN_CODES] = [
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 8, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    5, 13, 7, 10, 12, 13, 13, 11, 10, 11, 13, 10, 8, 9, 7, 9, 7, 7, 7, 7, 7, 8, 8, 7, 8, 7, 10, 13, 12, 8, 12, 13,
-    13, 10, 11, 10, 10, 9, 11, 12, 11, 11, 13, 11, 9, 10, 10, 11, 9, 13, 10, 9, 9, 11, 12, 11, 13, 11, 12, 13, 12, 13, 13, 6,
-    13, 6, 7, 6, 6, 5, 7, 7, 8, 6, 11, 8, 6, 6, 6, 5, 6, 11, 6, 5, 5, 6, 8, 8, 8, 8, 10, 8, 12, 9, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    11, 13, 4, 5, 5, 5, 6, 6, 6, 5, 5, 5, 5, 5, 5, 5, 6, 6, 7, 8, 9, 9, 10, 12, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 8, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    5, 13, 7, 10, 12, 13, 13, 11, 10, 11, 13, 10, 8, 9, 7, 9,
+    7, 7, 7, 7, 7, 8, 8, 7, 8, 7, 10, 13, 12, 8, 12, 13,
+    13, 10, 11, 10, 10, 9, 11, 12, 11, 11, 13, 11, 9, 10, 10, 11,
+    9, 13, 10, 9, 9, 11, 12, 11, 13, 11, 12, 13, 12, 13, 13, 6,
+    13, 6, 7, 6, 6, 5, 7, 7, 8, 6, 11, 8, 6, 6, 6, 5,
+    6, 11, 6, 5, 5, 6, 8, 8, 8, 8, 10, 8, 12, 9, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+    11, 13, 4, 5, 5, 5, 6, 6, 6, 5, 5, 5, 5, 5, 5, 5,
+    6, 6, 7, 8, 9, 9, 10, 12, 13, 13, 13, 13, 13, 13,
 ];
 #[rustfmt::skip]
 const EXPOSITION_DIST_LEN: [u8; DIST_CODES] = [
-    10, 12, 11, 12, 10, 10, 8, 8, 5, 4, 3, 4, 4, 4, 3, 4, 4, 5, 4, 5, 5, 5, 5, 6, 5, 6, 6, 6, 6, 8,
+    10, 12, 11, 12, 10, 10, 8, 8, 5, 4, 3, 4, 4, 4, 3, 4,
+    4, 5, 4, 5, 5, 5, 5, 6, 5, 6, 6, 6, 6, 8,
 ];
 
 /// The length code (minus 257) of each match length minus 3, so counting a match's code is one lookup.
@@ -851,8 +861,15 @@ mod tests {
         let mut dist_len = [0u8; DIST_CODES];
         code_lengths(&lit, 15, &mut lit_len);
         code_lengths(&dist, 15, &mut dist_len);
-        println!("const EXPOSITION_LIT_LEN: [u8; LITLEN_CODES] = {lit_len:?};");
-        println!("const EXPOSITION_DIST_LEN: [u8; DIST_CODES] = {dist_len:?};");
+        // As the constants are written: 16 a row.
+        let rows = |lengths: &[u8]| -> String {
+            lengths
+                .chunks(16)
+                .map(|row| format!("    {},\n", row.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")))
+                .collect()
+        };
+        println!("const EXPOSITION_LIT_LEN: [u8; LITLEN_CODES] = [\n{}];", rows(&lit_len));
+        println!("const EXPOSITION_DIST_LEN: [u8; DIST_CODES] = [\n{}];", rows(&dist_len));
     }
 
     #[test]
