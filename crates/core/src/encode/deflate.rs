@@ -114,7 +114,17 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>) {
         &FIXED
     } else {
         w.put(2, 2); // dynamic Huffman codes: the description of the exposition code
-        write_code_lengths(&mut w, &EXPOSITION_LIT_LEN, &EXPOSITION_DIST_LEN);
+        let (bytes, bits) = exposition_description();
+        let mut left = *bits;
+        for chunk in bytes.chunks(4) {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            // The last chunk is only partly description; the rest is zero.
+            let n = left.min(32);
+            w.put(u64::from(u32::from_le_bytes(word)), n);
+            w.flush();
+            left -= n;
+        }
         &EXPOSITION
     };
     w.flush();
@@ -378,6 +388,21 @@ impl Sink for Emitter<'_, '_> {
             .put(u64::from(c.len_bits[l]) | dist << c.len_len[l], u32::from(c.len_len[l]) + u32::from(c.dist_total[d]));
         self.bits.flush(&mut self.w.stage, self.w.out);
     }
+}
+
+/// The description of the exposition code ([`write_code_lengths`]) as bytes, and its length in bits: the same for
+/// every body, so made once (it takes as long as compressing a few KB).
+fn exposition_description() -> &'static (Vec<u8>, u32) {
+    static DESCRIPTION: std::sync::OnceLock<(Vec<u8>, u32)> = std::sync::OnceLock::new();
+    DESCRIPTION.get_or_init(|| {
+        let mut bytes = Vec::new();
+        let mut w = BitWriter::new(&mut bytes);
+        write_code_lengths(&mut w, &EXPOSITION_LIT_LEN, &EXPOSITION_DIST_LEN);
+        w.flush();
+        let bits = ((w.out.len() + w.bits.staged) * 8) as u32 + w.bits.n;
+        w.finish();
+        (bytes, bits)
+    })
 }
 
 /// Writes the description of a dynamic-Huffman block's code (RFC 1951 3.2.7): the code lengths of both
