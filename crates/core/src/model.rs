@@ -76,7 +76,219 @@ pub enum Value {
 }
 
 /// One label: name and value.
-pub type Label = (Cow<'static, str>, String);
+///
+/// A `Cow::Borrowed` name is a `&'static str` from our own code and is trusted to be valid (checked by debug
+/// assertions where samples are added); a `Cow::Owned` name may come from target data and is checked where the
+/// snapshot is sorted and where it is encoded.
+pub type Label = (Cow<'static, str>, LabelValue);
+
+/// How many bytes a [`LabelValue`] holds without a heap allocation.
+const INLINE_CAPACITY: usize = 22;
+
+/// A label value: an immutable string stored inline, without an allocation, up to
+/// [`LabelValue::INLINE_CAPACITY`] bytes, and on the heap beyond.
+///
+/// Nearly every label value of a scrape is short (`"0"`, `"user"`, `"eth0"`, `"/"`), and a scrape writes
+/// thousands of them: one allocation (and free) each was a tenth of a node scrape's CPU. It is as big as a
+/// `String` (24 bytes), dereferences to `str`, and converts from `&str` and `String`, so most code reads and builds
+/// it as it would a string.
+#[derive(Clone)]
+pub struct LabelValue(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// `len` bytes of `bytes` are the value, valid UTF-8 (they are copied from a `str`).
+    Inline { len: u8, bytes: [u8; INLINE_CAPACITY] },
+    Heap(Box<str>),
+}
+
+impl LabelValue {
+    /// The longest value (in bytes) that is stored inline.
+    pub const INLINE_CAPACITY: usize = INLINE_CAPACITY;
+
+    /// A value holding a copy of `s`; no allocation when `s` is at most [`Self::INLINE_CAPACITY`] bytes.
+    pub fn new(s: &str) -> Self {
+        match Self::inline(s) {
+            Some(v) => v,
+            None => LabelValue(Repr::Heap(s.into())),
+        }
+    }
+
+    /// `s` stored inline, if it fits.
+    fn inline(s: &str) -> Option<Self> {
+        let len = u8::try_from(s.len()).ok().filter(|&n| usize::from(n) <= INLINE_CAPACITY)?;
+        let mut bytes = [0u8; INLINE_CAPACITY];
+        bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(LabelValue(Repr::Inline { len, bytes }))
+    }
+
+    /// The value as a string slice.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // The bytes were copied from a `str`, so this never fails; without `unsafe` (denied in this workspace)
+            // the check cannot be skipped. It is one pass over at most 22 bytes, mostly ASCII.
+            Repr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Repr::Heap(s) => s,
+        }
+    }
+
+    /// The value's UTF-8 bytes (without the check [`Self::as_str`] makes for an inline value).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// Whether the value is stored inline (no heap allocation).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
+    }
+}
+
+impl Default for LabelValue {
+    /// The empty value.
+    fn default() -> Self {
+        LabelValue(Repr::Inline { len: 0, bytes: [0; INLINE_CAPACITY] })
+    }
+}
+
+impl std::ops::Deref for LabelValue {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for LabelValue {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for LabelValue {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for LabelValue {
+    fn from(s: &str) -> Self {
+        LabelValue::new(s)
+    }
+}
+
+impl From<&String> for LabelValue {
+    fn from(s: &String) -> Self {
+        LabelValue::new(s)
+    }
+}
+
+impl From<String> for LabelValue {
+    /// Short strings are copied inline (and `s` freed); longer ones keep their buffer (shrunk to fit).
+    fn from(s: String) -> Self {
+        match Self::inline(&s) {
+            Some(v) => v,
+            None => LabelValue(Repr::Heap(s.into_boxed_str())),
+        }
+    }
+}
+
+impl From<Cow<'_, str>> for LabelValue {
+    fn from(s: Cow<'_, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => LabelValue::new(s),
+            Cow::Owned(s) => LabelValue::from(s),
+        }
+    }
+}
+
+impl From<LabelValue> for String {
+    fn from(v: LabelValue) -> Self {
+        match v.0 {
+            Repr::Heap(s) => s.into_string(),
+            Repr::Inline { .. } => v.as_str().to_owned(),
+        }
+    }
+}
+
+impl PartialEq for LabelValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for LabelValue {}
+
+impl PartialOrd for LabelValue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LabelValue {
+    /// The order of `str` (byte-wise, which for UTF-8 is the order of code points).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for LabelValue {
+    /// Hashes as the `str` does, so that `Borrow<str>` lookups in hash maps work.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialEq<str> for LabelValue {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for LabelValue {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for LabelValue {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<LabelValue> for str {
+    fn eq(&self, other: &LabelValue) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<LabelValue> for &str {
+    fn eq(&self, other: &LabelValue) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<LabelValue> for String {
+    fn eq(&self, other: &LabelValue) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Display for LabelValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for LabelValue {
+    /// Like a `str`'s: quoted and escaped.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// One sample of a family: its labels and value.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,14 +324,13 @@ impl MetricFamily {
 
     /// Adds a scalar sample with static label names.
     pub fn sample(&mut self, labels: &[(&'static str, &str)], value: f64) -> &mut Self {
-        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
-        self.samples.push(Sample { labels, value: Value::Scalar(value) });
+        self.samples.push(Sample { labels: static_labels(labels), value: Value::Scalar(value) });
         self
     }
 
     /// Adds a scalar sample whose label names are only known at run time (e.g. textfile metrics).
     pub fn sample_owned(&mut self, labels: Vec<(String, String)>, value: f64) -> &mut Self {
-        let labels = labels.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect();
+        let labels = labels.into_iter().map(|(k, v)| (Cow::Owned(k), LabelValue::from(v))).collect();
         self.samples.push(Sample { labels, value: Value::Scalar(value) });
         self
     }
@@ -132,15 +343,20 @@ impl MetricFamily {
 
     /// Adds a histogram sample.
     pub fn histogram(&mut self, labels: &[(&'static str, &str)], value: HistogramValue) -> &mut Self {
-        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
-        self.push(labels, Value::Histogram(value))
+        self.push(static_labels(labels), Value::Histogram(value))
     }
 
     /// Adds a summary sample.
     pub fn summary(&mut self, labels: &[(&'static str, &str)], value: SummaryValue) -> &mut Self {
-        let labels = labels.iter().map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned())).collect();
-        self.push(labels, Value::Summary(value))
+        self.push(static_labels(labels), Value::Summary(value))
     }
+}
+
+/// Labels with names from our own code. Those names are trusted (never re-validated), so debug builds, and with
+/// them every collector's tests, check them here.
+fn static_labels(labels: &[(&'static str, &str)]) -> Vec<Label> {
+    debug_assert!(labels.iter().all(|(k, _)| is_valid_label_name(k)), "invalid static label name in {labels:?}");
+    labels.iter().map(|&(k, v)| (Cow::Borrowed(k), LabelValue::new(v))).collect()
 }
 
 /// What one collector (or one whole scrape) produced: a list of families, each name at most once.
@@ -263,19 +479,28 @@ impl Snapshot {
     /// Sorts families by name and samples by label values, drops empty families and duplicate samples (same label
     /// set; the first wins), so the output is deterministic and Prometheus never rejects it as a whole.
     pub fn into_sorted(self) -> Vec<MetricFamily> {
-        let mut families: Vec<MetricFamily> = self.families.into_iter().filter(|f| !f.samples.is_empty()).collect();
-        families.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut families = self.families;
+        families.retain(|f| !f.samples.is_empty());
+        // Collectors mostly write in order already; a check is cheaper than a sort. Names are unique here.
+        if !families.is_sorted_by(|a, b| a.name <= b.name) {
+            families.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
         for fam in &mut families {
             // An invalid label name (from target data) is renamed before dedup, so it can neither be written
-            // nor, by being dropped later, turn two samples into duplicates.
+            // nor, by being dropped later, turn two samples into duplicates. Static names are our own and valid.
             for sample in &mut fam.samples {
                 for (name, _) in &mut sample.labels {
-                    if !is_valid_label_name(name) {
-                        *name = Cow::Owned(sanitize_name(name));
+                    if let Cow::Owned(n) = name
+                        && !is_valid_label_name(n)
+                    {
+                        *n = sanitize_name(n);
                     }
                 }
             }
-            fam.samples.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
+            // Stable, so that of two samples with the same label set the first written stays first and wins.
+            if !fam.samples.is_sorted_by(|a, b| cmp_labels(&a.labels, &b.labels).is_le()) {
+                fam.samples.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
+            }
             fam.samples.dedup_by(|later, earlier| same_label_set(&later.labels, &earlier.labels));
         }
         families
@@ -283,31 +508,57 @@ impl Snapshot {
 }
 
 fn cmp_labels(a: &[Label], b: &[Label]) -> std::cmp::Ordering {
-    a.iter().map(|(_, v)| v.as_str()).cmp(b.iter().map(|(_, v)| v.as_str()))
+    a.iter().map(|(_, v)| v.as_bytes()).cmp(b.iter().map(|(_, v)| v.as_bytes()))
 }
 
 fn same_label_set(a: &[Label], b: &[Label]) -> bool {
     a.len() == b.len() && a.iter().all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
 }
 
+/// Which bytes may start or continue a metric or label name, one bit per question (one table lookup per byte).
+const NAME_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alpha = c.is_ascii_alphabetic() || c == b'_';
+        let mut bits = 0;
+        if alpha {
+            bits |= LABEL_START | LABEL_CONT | METRIC_START | METRIC_CONT;
+        }
+        if c.is_ascii_digit() {
+            bits |= LABEL_CONT | METRIC_CONT;
+        }
+        if c == b':' {
+            bits |= METRIC_START | METRIC_CONT;
+        }
+        t[b] = bits;
+        b += 1;
+    }
+    t
+};
+const LABEL_START: u8 = 1;
+const LABEL_CONT: u8 = 2;
+const METRIC_START: u8 = 4;
+const METRIC_CONT: u8 = 8;
+
+fn valid_name(name: &str, start: u8, cont: u8) -> bool {
+    match name.as_bytes().split_first() {
+        Some((&first, rest)) => {
+            NAME_BYTES[usize::from(first)] & start != 0 && rest.iter().all(|&b| NAME_BYTES[usize::from(b)] & cont != 0)
+        }
+        None => false,
+    }
+}
+
 /// Whether `name` is a valid Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    valid_name(name, METRIC_START, METRIC_CONT)
 }
 
 /// Whether `name` is a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    valid_name(name, LABEL_START, LABEL_CONT)
 }
 
 /// Turns arbitrary text into a valid metric or label name fragment: every byte outside `[a-zA-Z0-9_]` becomes `_`,
@@ -375,6 +626,107 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].samples.len(), 2);
         assert_eq!(out[0].samples[0].value, Value::Scalar(1.0));
+    }
+
+    #[test]
+    fn label_values_inline_short_strings_and_behave_as_str() {
+        assert_eq!(std::mem::size_of::<LabelValue>(), std::mem::size_of::<String>());
+        let long = "x".repeat(LabelValue::INLINE_CAPACITY + 1);
+        let exact = "é".repeat(LabelValue::INLINE_CAPACITY / 2);
+        for s in ["", "0", "user", "eth0", "/", "ä\"\n\\", exact.as_str(), long.as_str()] {
+            for v in [LabelValue::new(s), LabelValue::from(s.to_owned()), LabelValue::from(Cow::Borrowed(s))] {
+                assert_eq!(v.is_inline(), s.len() <= LabelValue::INLINE_CAPACITY, "{s:?}");
+                assert_eq!(v.as_str(), s);
+                assert_eq!(v.as_bytes(), s.as_bytes());
+                assert_eq!(&*v, s);
+                assert_eq!(v.len(), s.len(), "deref to str");
+                assert!(v == s && v == *s && v == s.to_owned() && s == v && *s == v && s.to_owned() == v);
+                assert_eq!(v.to_string(), s);
+                assert_eq!(format!("{v:?}"), format!("{s:?}"));
+                assert_eq!(String::from(v.clone()), s);
+                let mut h1 = std::hash::DefaultHasher::new();
+                let mut h2 = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&v, &mut h1);
+                std::hash::Hash::hash(s, &mut h2);
+                assert_eq!(std::hash::Hasher::finish(&h1), std::hash::Hasher::finish(&h2));
+            }
+        }
+        assert!(LabelValue::default().is_empty());
+        assert!(LabelValue::new(&exact).is_inline(), "22 bytes of two-byte characters fit");
+        let set: std::collections::HashSet<LabelValue> = ["a", "b"].into_iter().map(LabelValue::from).collect();
+        assert!(set.contains("a"), "Borrow<str> lookups");
+    }
+
+    #[test]
+    fn label_values_order_as_str_does() {
+        let long_a = format!("{}a", "z".repeat(30));
+        let words = ["", "a", "aa", "b", "B", "ä", "zz", "z\u{0}", long_a.as_str(), "zzzzzzzzzzzzzzzzzzzzzzzzzz"];
+        for a in words {
+            for b in words {
+                assert_eq!(LabelValue::new(a).cmp(&LabelValue::new(b)), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(LabelValue::new(a) == LabelValue::new(b), a == b);
+            }
+        }
+    }
+
+    #[test]
+    fn sorting_sorts_only_when_needed_and_first_duplicate_wins() {
+        // Already in order, with a duplicate: nothing moves, the first of the two stays.
+        let mut s = Snapshot::new();
+        s.gauge("a", "").sample(&[("l", "1")], 1.0).sample(&[("l", "1")], 2.0).sample(&[("l", "2")], 3.0);
+        s.gauge("b", "").sample(&[], 4.0);
+        let out = s.into_sorted();
+        assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(1.0), Value::Scalar(3.0)]);
+        // Out of order, duplicates apart: sorted stably, so the first written still wins.
+        let mut s = Snapshot::new();
+        s.gauge("z", "").sample(&[("l", "2")], 1.0).sample(&[("l", "1")], 2.0).sample(&[("l", "2")], 3.0);
+        s.gauge("m", "").sample(&[("l", "x"), ("k", "y")], 4.0).sample(&[("l", "x"), ("k", "a")], 5.0);
+        s.gauge("e", "");
+        let out = s.into_sorted();
+        assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["m", "z"]);
+        assert_eq!(out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(5.0), Value::Scalar(4.0)]);
+        assert_eq!(out[1].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(2.0), Value::Scalar(1.0)]);
+    }
+
+    #[test]
+    fn invalid_run_time_label_names_are_renamed_before_dedup() {
+        let mut s = Snapshot::new();
+        s.gauge("a", "")
+            .sample_owned(vec![("a-b".into(), "1".into())], 1.0)
+            .sample_owned(vec![("a_b".into(), "1".into())], 2.0)
+            .sample_owned(vec![("ok".into(), "2".into())], 3.0);
+        let out = s.into_sorted();
+        let labels: Vec<_> = out[0].samples.iter().map(|s| (s.labels[0].0.as_ref(), s.labels[0].1.as_str())).collect();
+        assert_eq!(labels, [("a_b", "1"), ("ok", "2")]);
+        assert_eq!(out[0].samples[0].value, Value::Scalar(1.0));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "invalid static label name")]
+    fn invalid_static_label_names_fail_debug_builds() {
+        Snapshot::new().gauge("a", "").sample(&[("a-b", "1")], 1.0);
+    }
+
+    #[test]
+    fn name_tables_match_the_grammar() {
+        let label = |s: &str| {
+            let mut b = s.bytes();
+            b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        };
+        let metric = |s: &str| {
+            let mut b = s.bytes();
+            b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+                && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+        };
+        for c in (0u32..0x250).filter_map(char::from_u32) {
+            for s in [c.to_string(), format!("a{c}"), format!("{c}a"), format!("_{c}_")] {
+                assert_eq!(is_valid_label_name(&s), label(&s), "{s:?}");
+                assert_eq!(is_valid_metric_name(&s), metric(&s), "{s:?}");
+            }
+        }
     }
 
     #[test]

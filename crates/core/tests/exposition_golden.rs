@@ -60,7 +60,7 @@ fn load(path: &Path) -> Snapshot {
                         .map(|l| {
                             (
                                 Cow::Owned(l[0].as_str().expect("label name").to_owned()),
-                                l[1].as_str().expect("label value").to_owned(),
+                                l[1].as_str().expect("label value").into(),
                             )
                         })
                         .collect()

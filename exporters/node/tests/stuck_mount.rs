@@ -65,7 +65,7 @@ async fn hung_mount_is_reported_and_never_slows_later_scrapes() {
     let device_error = |res: &oxporter_core::engine::ScrapeResult, mp: &str| {
         let fam = res.families.iter().find(|f| f.name == "node_filesystem_device_error")?;
         let s = fam.samples.iter().find(|s| s.labels.iter().any(|(k, v)| k == "mountpoint" && v == mp))?;
-        let label = s.labels.iter().find(|(k, _)| k == "device_error").map(|(_, v)| v.clone())?;
+        let label = s.labels.iter().find(|(k, _)| k == "device_error").map(|(_, v)| v.to_string())?;
         match s.value {
             Value::Scalar(v) => Some((v, label)),
             _ => None,

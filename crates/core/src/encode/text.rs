@@ -1,5 +1,7 @@
 //! The Prometheus text exposition format, version 0.0.4.
 
+use std::borrow::Cow;
+
 use super::float::{write_go_float, write_u64};
 use crate::model::{Label, MetricFamily, MetricType, Value, is_valid_label_name, is_valid_metric_name};
 
@@ -51,7 +53,7 @@ pub fn encode<'a>(out: &mut String, families: impl IntoIterator<Item = &'a Metri
     }
 }
 
-/// Writes one sample line: `name+suffix{labels,extra} value`.
+/// Writes one sample line: `name+suffix{labels,extra} value`. `extra` (`le`, `quantile`) has a valid name.
 pub(crate) fn line(
     out: &mut String,
     name: &str,
@@ -63,16 +65,22 @@ pub(crate) fn line(
     out.push_str(name);
     out.push_str(suffix);
     let mut first = true;
-    for (k, v) in labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())).chain(extra) {
-        if !is_valid_label_name(k) {
-            continue;
+    for (k, v) in labels {
+        // Static names are our own, checked by debug assertions where samples are added; only names built at run
+        // time (from target data) can be invalid.
+        let valid = match k {
+            Cow::Borrowed(k) => {
+                debug_assert!(is_valid_label_name(k), "invalid static label name {k:?}");
+                true
+            }
+            Cow::Owned(k) => is_valid_label_name(k),
+        };
+        if valid {
+            label(out, &mut first, k, v);
         }
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_label_value(out, v);
-        out.push('"');
+    }
+    if let Some((k, v)) = extra {
+        label(out, &mut first, k, v);
     }
     if !first {
         out.push('}');
@@ -80,6 +88,16 @@ pub(crate) fn line(
     out.push(' ');
     value(out);
     out.push('\n');
+}
+
+/// Writes `{k="v"` (the first label) or `,k="v"`.
+fn label(out: &mut String, first: &mut bool, k: &str, v: &str) {
+    out.push(if *first { '{' } else { ',' });
+    *first = false;
+    out.push_str(k);
+    out.push_str("=\"");
+    escape_label_value(out, v);
+    out.push('"');
 }
 
 /// Escapes HELP text as text 0.0.4 requires: backslash and newline.

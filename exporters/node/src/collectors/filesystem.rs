@@ -684,7 +684,7 @@ mod tests {
     fn sample(out: &Snapshot, name: &str, mp: &str) -> Option<(f64, String)> {
         let f = out.get(name)?;
         let s = f.samples.iter().find(|s| s.labels.iter().any(|(k, v)| k == "mountpoint" && v == mp))?;
-        let err = s.labels.iter().find(|(k, _)| k == "device_error").map(|(_, v)| v.clone()).unwrap_or_default();
+        let err = s.labels.iter().find(|(k, _)| k == "device_error").map(|(_, v)| v.to_string()).unwrap_or_default();
         match s.value {
             Value::Scalar(v) => Some((v, err)),
             _ => None,
