@@ -63,7 +63,7 @@ fn load(path: &Path) -> Snapshot {
                                 l[1].as_str().expect("label value").into(),
                             )
                         })
-                        .collect()
+                        .collect::<Vec<oxporter_core::model::Label>>()
                 })
                 .unwrap_or_default();
             let v = &s["value"];
