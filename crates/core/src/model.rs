@@ -594,6 +594,11 @@ impl Snapshot {
 
     /// Appends `fam`, whose name is not here yet and hashes to `hash`.
     fn insert(&mut self, fam: MetricFamily, hash: u64) {
+        if self.families.capacity() == 0 {
+            // Most collectors write more than the 4 families a first allocation holds: skip the first steps of
+            // growing (and rehashing) one at a time.
+            self.reserve(16);
+        }
         self.index.entry(hash).or_insert(self.families.len());
         self.families.push(fam);
     }
@@ -702,10 +707,7 @@ impl Snapshot {
     pub fn into_sorted(self) -> Vec<MetricFamily> {
         let mut families = self.families;
         families.retain(|f| !f.samples.is_empty());
-        // Collectors mostly write in order already; a check is cheaper than a sort. Names are unique here.
-        if !families.is_sorted_by(|a, b| a.name <= b.name) {
-            families.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        }
+        sort_families(&mut families);
         for fam in &mut families {
             // An invalid label name (from target data) is renamed before dedup, so it can neither be written
             // nor, by being dropped later, turn two samples into duplicates. Static names are our own and valid.
@@ -726,6 +728,35 @@ impl Snapshot {
         }
         families
     }
+}
+
+/// Sorts families by name (names are unique, so any sort is stable).
+///
+/// A sort comparing names directly was 2.7 % of a node scrape's instructions (some 300 families, every comparison a
+/// `memcmp` call through names that all start with `node_`). Instead, each family gets a key: the 16 bytes after
+/// the prefix all names share, big-endian, zero-padded. If two keys differ, they order the names as the names
+/// themselves would (padding sorts a name before any longer name it is a prefix of); only equal keys compare names.
+fn sort_families(families: &mut Vec<MetricFamily>) {
+    // Collectors mostly write in order; the engine's merge of their snapshots is in runs. A check is cheap.
+    if families.is_sorted_by(|a, b| a.name <= b.name) {
+        return;
+    }
+    let first = families.first().map_or(&[][..], |f| f.name.as_bytes());
+    let skip = families.iter().fold(first.len(), |n, f| {
+        n.min(first.iter().zip(f.name.as_bytes()).take_while(|(a, b)| a == b).count())
+    });
+    let key = |name: &str| {
+        let mut k = [0u8; 16];
+        let rest = name.as_bytes().get(skip..).unwrap_or_default();
+        let n = rest.len().min(16);
+        k[..n].copy_from_slice(&rest[..n]);
+        u128::from_be_bytes(k)
+    };
+    let mut order: Vec<(u128, usize)> = families.iter().enumerate().map(|(i, f)| (key(&f.name), i)).collect();
+    order.sort_unstable_by(|&(ka, a), &(kb, b)| ka.cmp(&kb).then_with(|| families[a].name.cmp(&families[b].name)));
+    let mut slots: Vec<Option<MetricFamily>> = std::mem::take(families).into_iter().map(Some).collect();
+    families.reserve_exact(slots.len());
+    families.extend(order.iter().filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take)));
 }
 
 fn cmp_labels(a: &[Label], b: &[Label]) -> std::cmp::Ordering {
@@ -955,6 +986,32 @@ mod tests {
         assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["m", "z"]);
         assert_eq!(out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(5.0), Value::Scalar(4.0)]);
         assert_eq!(out[1].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(2.0), Value::Scalar(1.0)]);
+    }
+
+    #[test]
+    fn families_sort_by_name_whatever_the_prefixes() {
+        // Names sharing long prefixes, prefixes of each other, differing after 16 bytes, non-ASCII and NUL bytes.
+        let names = [
+            "node_b", "node_a", "node_", "node_abcdefghijklmnopq_2", "node_abcdefghijklmnopq_1", "node_abcdefghijklmnop",
+            "node_ab", "node_a\u{0}", "node_a\u{0}\u{0}", "node_é", "node_z", "node_Z", "node_abcdefghijklmnopq",
+        ];
+        for rotate in 0..names.len() {
+            let mut s = Snapshot::new();
+            for name in names.iter().cycle().skip(rotate).take(names.len()) {
+                s.gauge(*name, "").sample(&[], 1.0);
+            }
+            let got: Vec<String> = s.into_sorted().into_iter().map(|f| f.name.into_owned()).collect();
+            let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want);
+        }
+        // No shared prefix at all, and a single family.
+        let mut s = Snapshot::new();
+        for name in ["b", "a_long_name_beyond_sixteen_bytes", "a"] {
+            s.gauge(name, "").sample(&[], 1.0);
+        }
+        let got: Vec<_> = s.into_sorted().into_iter().map(|f| f.name).collect();
+        assert_eq!(got, ["a", "a_long_name_beyond_sixteen_bytes", "b"]);
     }
 
     #[test]
