@@ -319,10 +319,16 @@ impl BlockingCollector for Netdev {
                 }
                 s
             };
-            let mut labels = vec![("device".to_owned(), dev.name.clone())];
-            if self.label_ifalias {
-                labels.push(("ifalias".to_owned(), self.ifalias(&dev.name)));
-            }
+            // Static label names and borrowed values: no allocation per sample (label values are stored inline).
+            let ifalias = if self.label_ifalias { Some(self.ifalias(&dev.name)) } else { None };
+            let with_alias;
+            let labels: &[(&'static str, &str)] = match &ifalias {
+                Some(alias) => {
+                    with_alias = [("device", dev.name.as_str()), ("ifalias", alias.as_str())];
+                    &with_alias
+                }
+                None => &[("device", dev.name.as_str())],
+            };
             for (stat, v) in stats {
                 let fam = match KNOWN_STATS.iter().find(|(s, ..)| *s == stat) {
                     Some(&(_, name, help)) => out.counter(name, help),
@@ -330,7 +336,7 @@ impl BlockingCollector for Netdev {
                         out.counter(format!("node_network_{stat}_total"), format!("Network device statistic {stat}."))
                     }
                 };
-                fam.sample_owned(labels.clone(), v as f64);
+                fam.sample(labels, v as f64);
             }
         }
         if self.address_info {
