@@ -99,7 +99,10 @@ pub struct LabelValue(Repr);
 #[derive(Clone)]
 enum Repr {
     /// `len` bytes of `bytes` are the value, valid UTF-8 (they are copied from a `str`).
-    Inline { len: u8, bytes: [u8; INLINE_CAPACITY] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_CAPACITY],
+    },
     Heap(Box<str>),
 }
 
@@ -317,7 +320,10 @@ pub struct Labels(LabelsRepr);
 #[derive(Clone)]
 enum LabelsRepr {
     /// The first `len` entries are the labels; the others are empty placeholders.
-    Inline { len: u8, labels: [Label; INLINE_LABELS] },
+    Inline {
+        len: u8,
+        labels: [Label; INLINE_LABELS],
+    },
     Heap(Vec<Label>),
 }
 
@@ -742,9 +748,9 @@ fn sort_families(families: &mut Vec<MetricFamily>) {
         return;
     }
     let first = families.first().map_or(&[][..], |f| f.name.as_bytes());
-    let skip = families.iter().fold(first.len(), |n, f| {
-        n.min(first.iter().zip(f.name.as_bytes()).take_while(|(a, b)| a == b).count())
-    });
+    let skip = families
+        .iter()
+        .fold(first.len(), |n, f| n.min(first.iter().zip(f.name.as_bytes()).take_while(|(a, b)| a == b).count()));
     let key = |name: &str| {
         let mut k = [0u8; 16];
         let rest = name.as_bytes().get(skip..).unwrap_or_default();
@@ -976,7 +982,10 @@ mod tests {
         s.gauge("b", "").sample(&[], 4.0);
         let out = s.into_sorted();
         assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(1.0), Value::Scalar(3.0)]);
+        assert_eq!(
+            out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(),
+            [Value::Scalar(1.0), Value::Scalar(3.0)]
+        );
         // Out of order, duplicates apart: sorted stably, so the first written still wins.
         let mut s = Snapshot::new();
         s.gauge("z", "").sample(&[("l", "2")], 1.0).sample(&[("l", "1")], 2.0).sample(&[("l", "2")], 3.0);
@@ -984,16 +993,33 @@ mod tests {
         s.gauge("e", "");
         let out = s.into_sorted();
         assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["m", "z"]);
-        assert_eq!(out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(5.0), Value::Scalar(4.0)]);
-        assert_eq!(out[1].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), [Value::Scalar(2.0), Value::Scalar(1.0)]);
+        assert_eq!(
+            out[0].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(),
+            [Value::Scalar(5.0), Value::Scalar(4.0)]
+        );
+        assert_eq!(
+            out[1].samples.iter().map(|s| s.value.clone()).collect::<Vec<_>>(),
+            [Value::Scalar(2.0), Value::Scalar(1.0)]
+        );
     }
 
     #[test]
     fn families_sort_by_name_whatever_the_prefixes() {
         // Names sharing long prefixes, prefixes of each other, differing after 16 bytes, non-ASCII and NUL bytes.
         let names = [
-            "node_b", "node_a", "node_", "node_abcdefghijklmnopq_2", "node_abcdefghijklmnopq_1", "node_abcdefghijklmnop",
-            "node_ab", "node_a\u{0}", "node_a\u{0}\u{0}", "node_é", "node_z", "node_Z", "node_abcdefghijklmnopq",
+            "node_b",
+            "node_a",
+            "node_",
+            "node_abcdefghijklmnopq_2",
+            "node_abcdefghijklmnopq_1",
+            "node_abcdefghijklmnop",
+            "node_ab",
+            "node_a\u{0}",
+            "node_a\u{0}\u{0}",
+            "node_é",
+            "node_z",
+            "node_Z",
+            "node_abcdefghijklmnopq",
         ];
         for rotate in 0..names.len() {
             let mut s = Snapshot::new();

@@ -6,7 +6,8 @@ use super::float::{write_go_float, write_u64};
 use crate::model::{Label, MetricFamily, MetricType, Value, is_valid_label_name, is_valid_metric_name};
 
 /// Appends `families` in text format 0.0.4. Families or labels with invalid names are skipped so one bad name
-/// from a target cannot make Prometheus reject the whole scrape.
+/// from a target cannot make Prometheus reject the whole scrape. Label names are checked when built at run time
+/// (`Cow::Owned`); static ones are our own (see [`crate::model::Label`]).
 pub fn encode<'a>(out: &mut String, families: impl IntoIterator<Item = &'a MetricFamily>) {
     for fam in families {
         if fam.samples.is_empty() || !is_valid_metric_name(&fam.name) {

@@ -202,7 +202,8 @@ fn convert(fam: &Family, help: String, out: &mut Snapshot) -> Result<(), String>
             .map(|n| ((*n).to_owned(), labels.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default()))
             .collect()
     };
-    let to_labels = |k: Vec<(String, String)>| -> Vec<Label> { k.into_iter().map(|(n, v)| (n.into(), v.into())).collect() };
+    let to_labels =
+        |k: Vec<(String, String)>| -> Vec<Label> { k.into_iter().map(|(n, v)| (n.into(), v.into())).collect() };
     let target = out.family(fam.name.clone(), help, fam.metric_type);
     if target.metric_type != fam.metric_type {
         return Err(format!("{} is already exported with type {}", fam.name, target.metric_type.as_text()));
