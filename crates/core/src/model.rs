@@ -945,7 +945,13 @@ mod tests {
                 assert_eq!(v.as_bytes(), s.as_bytes());
                 assert_eq!(&*v, s);
                 assert_eq!(v.len(), s.len(), "deref to str");
-                assert!(v == s && v == *s && v == s.to_owned() && s == v && *s == v && s.to_owned() == v);
+                let owned = s.to_owned();
+                assert_eq!(v, s);
+                assert_eq!(v, *s);
+                assert_eq!(v, owned);
+                assert_eq!(s, v);
+                assert_eq!(*s, v);
+                assert_eq!(owned, v);
                 assert_eq!(v.to_string(), s);
                 assert_eq!(format!("{v:?}"), format!("{s:?}"));
                 assert_eq!(String::from(v.clone()), s);
