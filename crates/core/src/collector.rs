@@ -112,41 +112,76 @@ pub trait BlockingCollector: Send + Sync + 'static {
 /// looks at the lane [`LANE_PATIENCE`] after work arrives: if the running collector has been at it for longer (a slow
 /// or hung file system), every collector still queued behind it gets a thread of its own, and while the lane is
 /// stalled new ones go to a thread of their own directly, so a hung file system costs only the collector that reads
-/// it. A scrape thus wakes the lane and the watch once each, not once per collector, and registers no timer per
-/// collector (the scrape's deadline, kept by the engine, is the only one).
+/// it.
+///
+/// Finished collections are announced in batches: the lane wakes their waiters when its queue runs dry (or a
+/// millisecond after the oldest unannounced one finished, when scrapes queue without pause), and wakes each task
+/// once however many of its collections finished (the engine polls a scrape's collectors under one waker, so a
+/// scrape's blocking collectors wake it once, not once each: every wake-up from another thread is an `eventfd` write
+/// and an `epoll_wait` return of the runtime's thread, and on a busy machine a context switch each). The watch
+/// announces what finished behind a collector that has held the lane for longer than the patience, so a hung
+/// collector delays the others' results by at most [`LANE_PATIENCE`]. A scrape thus wakes the lane and the watch
+/// once each, not once per collector, and registers no timer per collector (the scrape's deadline, kept by the
+/// engine, is the only one).
 pub struct Blocking<T>(pub Arc<T>);
 
-/// How long the running collector may hold the lane before the collectors queued behind it get threads of their own.
+/// How long the running collector may hold the lane before the collectors queued behind it get threads of their own
+/// (and those finished before it are announced).
 pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
+
+/// How long the lane may hold a finished collection unannounced while it keeps finding work queued.
+const ANNOUNCE_WITHIN: Duration = Duration::from_millis(1);
 
 type Output = (Snapshot, Result<(), CollectError>);
 
+type Work = Box<dyn FnOnce() -> Output + Send>;
+
+/// A finished job's output and the waker of whoever waits for it.
+#[derive(Default)]
+struct Delivery {
+    output: Option<Output>,
+    waker: Option<std::task::Waker>,
+}
+
 /// One blocking collection: the work until someone takes it, then its output until the caller takes that.
 struct Job {
-    work: std::sync::Mutex<Option<Box<dyn FnOnce() -> Output + Send>>>,
-    output: std::sync::Mutex<Option<Output>>,
-    done: tokio::sync::Notify,
+    work: std::sync::Mutex<Option<Work>>,
+    delivery: std::sync::Mutex<Delivery>,
     /// The runtime of the scrape, for a thread of its own from its blocking pool.
     runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Job {
     /// Takes the work to run it (or to cancel it): whoever takes it first owns it.
-    fn take_work(&self) -> Option<Box<dyn FnOnce() -> Output + Send>> {
+    fn take_work(&self) -> Option<Work> {
         self.work.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn take_output(&self) -> Option<Output> {
-        self.output.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn delivery(&self) -> std::sync::MutexGuard<'_, Delivery> {
+        self.delivery.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs the work if nobody has taken it yet; a panic becomes the output. Returns whether it ran.
-    fn run(&self) -> bool {
-        let Some(work) = self.take_work() else { return false };
+    /// Runs the work if nobody has taken it yet; a panic becomes the output. Returns the waker to wake (now or in a
+    /// batch), if the job ran and someone waits for it.
+    fn run(&self) -> Option<std::task::Waker> {
+        let work = self.take_work()?;
         let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
             .unwrap_or_else(|_| (Snapshot::new(), Err(CollectError::Other("collector panicked".into()))));
-        *self.output.lock().unwrap_or_else(|p| p.into_inner()) = Some(output);
-        true
+        let mut d = self.delivery();
+        d.output = Some(output);
+        d.waker.take()
+    }
+
+    /// The output if it is there, else registers `cx`'s waker to be woken when it is.
+    fn poll_output(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Output> {
+        let mut d = self.delivery();
+        if let Some(output) = d.output.take() {
+            return std::task::Poll::Ready(output);
+        }
+        if !d.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            d.waker = Some(cx.waker().clone());
+        }
+        std::task::Poll::Pending
     }
 
     /// Runs the job on a thread of its own (its runtime's blocking pool, else a new thread), unless it has been
@@ -157,8 +192,8 @@ impl Job {
         }
         let job = self.clone();
         let work = move || {
-            if job.run() {
-                job.done.notify_one();
+            if let Some(waker) = job.run() {
+                waker.wake();
             }
         };
         match &self.runtime {
@@ -172,14 +207,38 @@ impl Job {
     }
 }
 
+/// Wakes each task once: wakers that wake the same task (a scrape's collectors, polled under one waker) are
+/// woken through the first of them only.
+fn wake_distinct(wakers: Vec<std::task::Waker>) {
+    let mut woken: Vec<std::task::Waker> = Vec::with_capacity(wakers.len());
+    for w in wakers {
+        if !woken.iter().any(|o| o.will_wake(&w)) {
+            w.wake_by_ref();
+            woken.push(w);
+        }
+    }
+}
+
 /// What the lane and its watch share under one lock.
 #[derive(Default)]
 struct Queue {
     jobs: std::collections::VecDeque<Arc<Job>>,
+    /// Wakers of finished jobs not yet woken (see [`Blocking`]); the lane wakes them when it runs out of work, the
+    /// watch when the lane is stalled.
+    unannounced: Vec<std::task::Waker>,
+    /// When the oldest of `unannounced` finished.
+    oldest: Option<Instant>,
     /// The lane sleeps on `ready` (so a push must wake it).
     lane_idle: bool,
     /// The watch sleeps on `arrived` until work arrives (so a push must wake it).
     watch_idle: bool,
+}
+
+impl Queue {
+    fn take_unannounced(&mut self) -> Vec<std::task::Waker> {
+        self.oldest = None;
+        std::mem::take(&mut self.unannounced)
+    }
 }
 
 struct Lane {
@@ -223,61 +282,68 @@ impl Lane {
         (self.epoch.elapsed().as_micros() as u64).max(1)
     }
 
-    /// Runs queued jobs in order. Callers are told their output is ready only when the queue runs dry, so a scrape's
-    /// collectors wake the scrape once, not once each; with scrapes queueing without pause, outputs are announced
-    /// after a millisecond anyway rather than when the queue runs dry.
+    /// Runs queued jobs in order. Waiters are woken only when the queue runs dry (or [`ANNOUNCE_WITHIN`] after the
+    /// oldest unannounced job finished, when scrapes queue without pause), each task once.
     fn run(&self) {
         use std::sync::atomic::Ordering;
-        let mut finished: Vec<Arc<Job>> = Vec::new();
-        // When the oldest unannounced output was ready.
-        let mut oldest: Option<Instant> = None;
+        // The waker of the job just run, handed to the queue with the next lock.
+        let mut last: Option<std::task::Waker> = None;
         loop {
-            let job = {
+            let next = {
                 let mut q = self.lock();
+                if let Some(w) = last.take() {
+                    q.unannounced.push(w);
+                    q.oldest.get_or_insert_with(Instant::now);
+                }
                 loop {
-                    let overdue = oldest.is_some_and(|t| t.elapsed() > Duration::from_millis(1));
+                    let overdue = q.oldest.is_some_and(|t| t.elapsed() > ANNOUNCE_WITHIN);
                     if !overdue && let Some(j) = q.jobs.pop_front() {
-                        break Some(j);
+                        // Under the lock: the watch sees a job either queued or running, never neither.
+                        self.busy_since.store(self.now(), Ordering::Release);
+                        break Ok(j);
                     }
-                    if !finished.is_empty() {
-                        break None;
+                    if !q.unannounced.is_empty() {
+                        break Err(q.take_unannounced());
                     }
                     q.lane_idle = true;
                     q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
                     q.lane_idle = false;
                 }
             };
-            let Some(job) = job else {
-                for j in finished.drain(..) {
-                    j.done.notify_one();
+            let job = match next {
+                Ok(job) => job,
+                Err(wakers) => {
+                    wake_distinct(wakers);
+                    continue;
                 }
-                oldest = None;
-                continue;
             };
-            self.busy_since.store(self.now(), Ordering::Release);
-            if job.run() {
-                finished.push(job);
-                oldest.get_or_insert_with(Instant::now);
-            }
+            last = job.run();
             self.busy_since.store(0, Ordering::Release);
         }
     }
 
-    /// The lane's watch: while jobs are queued, looks every [`LANE_PATIENCE`] whether the lane is stalled, and if so
-    /// moves the queued jobs to threads of their own. Sleeps while the queue is empty.
+    /// The lane's watch: while jobs are queued or finished ones unannounced, looks whether the running job has held
+    /// the lane for longer than [`LANE_PATIENCE`], and if so moves the queued jobs to threads of their own and
+    /// announces the finished ones. Sleeps while there is nothing to watch.
     fn watch(&self) {
         let mut q = self.lock();
         loop {
-            if q.jobs.is_empty() {
+            if q.jobs.is_empty() && q.unannounced.is_empty() {
                 q.watch_idle = true;
                 q = self.arrived.wait(q).unwrap_or_else(|p| p.into_inner());
                 q.watch_idle = false;
                 continue;
             }
-            q = self.arrived.wait_timeout(q, LANE_PATIENCE).unwrap_or_else(|p| p.into_inner()).0;
-            if self.stalled() && !q.jobs.is_empty() {
+            // Wake when the running job (if any) has used up its patience, not a whole patience from now.
+            let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
+            let patience = LANE_PATIENCE.as_micros() as u64;
+            let wait = if since == 0 { patience } else { (since + patience + 1).saturating_sub(self.now()).max(1) };
+            q = self.arrived.wait_timeout(q, Duration::from_micros(wait)).unwrap_or_else(|p| p.into_inner()).0;
+            if self.stalled() && (!q.jobs.is_empty() || !q.unannounced.is_empty()) {
                 let stuck: Vec<Arc<Job>> = q.jobs.drain(..).collect();
+                let wakers = q.take_unannounced();
                 drop(q);
+                wake_distinct(wakers);
                 for job in stuck {
                     job.run_elsewhere();
                 }
@@ -328,8 +394,7 @@ impl<T: BlockingCollector> Collector for Blocking<T> {
             };
             let job = Arc::new(Job {
                 work: std::sync::Mutex::new(Some(Box::new(work))),
-                output: std::sync::Mutex::new(None),
-                done: tokio::sync::Notify::new(),
+                delivery: Default::default(),
                 runtime: tokio::runtime::Handle::try_current().ok(),
             });
             let _cancel = CancelOnDrop(job.clone());
@@ -338,13 +403,9 @@ impl<T: BlockingCollector> Collector for Blocking<T> {
                 None => job.run_elsewhere(),
             }
             // No timer here: the engine's deadline ends the wait (and `_cancel` the job, if it has not started).
-            loop {
-                if let Some((snap, res)) = job.take_output() {
-                    out.merge(snap);
-                    return res;
-                }
-                job.done.notified().await;
-            }
+            let (snap, res) = std::future::poll_fn(|cx| job.poll_output(cx)).await;
+            out.merge(snap);
+            res
         })
     }
 }
@@ -377,5 +438,86 @@ impl<C> std::fmt::Debug for CollectorSpec<C> {
             .field("name", &self.name)
             .field("default_enabled", &self.default_enabled)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// A waker that counts how often it was woken.
+    struct Counting(AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Holds the lane until told to go on (or for 5 s).
+    struct Gate(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+    impl BlockingCollector for Gate {
+        fn collect(&self, _: &ScrapeContext, _: &mut Snapshot) -> Result<(), CollectError> {
+            let _ = self.0.lock().expect("gate").recv_timeout(Duration::from_secs(5));
+            Ok(())
+        }
+    }
+
+    struct Quick;
+    impl BlockingCollector for Quick {
+        fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+            out.gauge("test_quick", "Read quickly.").sample(&[], 1.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn collections_finished_together_wake_their_task_once() {
+        let (go, gate) = std::sync::mpsc::channel();
+        let gate = Blocking(Arc::new(Gate(std::sync::Mutex::new(gate))));
+        let quick = Blocking(Arc::new(Quick));
+        let ctx = ScrapeContext::with_timeout(Duration::from_secs(10));
+        let counter = Arc::new(Counting(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+
+        // The gate holds the lane while twenty collections queue behind it, all polled under one waker (as the
+        // engine polls a scrape's collectors).
+        let mut outs: Vec<Snapshot> = (0..21).map(|_| Snapshot::new()).collect();
+        let (first, rest) = outs.split_first_mut().expect("21 snapshots");
+        let mut futs = vec![gate.collect(&ctx, first)];
+        futs.extend(rest.iter_mut().map(|out| quick.collect(&ctx, out)));
+        for f in &mut futs {
+            assert!(f.as_mut().poll(&mut cx).is_pending());
+        }
+        go.send(()).expect("gate");
+
+        let start = Instant::now();
+        while counter.0.load(Ordering::SeqCst) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "never woken");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for f in &mut futs {
+            assert!(matches!(f.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        }
+        // Once for the whole batch; twice at most if the lane was slow enough to announce after a millisecond.
+        let wakes = counter.0.load(Ordering::SeqCst);
+        assert!(wakes <= 2, "woken {wakes} times for 21 collections");
+        drop(futs);
+        assert!(outs.iter().skip(1).all(|o| o.families().iter().any(|f| f.name == "test_quick")));
+    }
+
+    #[test]
+    fn wakers_of_one_task_are_woken_once() {
+        let a = Arc::new(Counting(AtomicUsize::new(0)));
+        let b = Arc::new(Counting(AtomicUsize::new(0)));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        wake_distinct(vec![wa.clone(), wb.clone(), wa.clone(), wa, wb]);
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
     }
 }

@@ -7,8 +7,11 @@
 //! collector.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -209,9 +212,26 @@ impl Engine {
         {
             // One timer for the whole scrape rather than one per collector: every timer a scrape registers wakes
             // the runtime's driver once more (an eventfd write and an epoll round per collector).
-            let mut runs: futures::stream::FuturesUnordered<_> =
-                slots.iter_mut().map(|slot| run_one(slot, ctx)).collect();
-            let all = async { while futures::StreamExt::next(&mut runs).await.is_some() {} };
+            let mut runs: Vec<Option<Pin<Box<_>>>> =
+                slots.iter_mut().map(|slot| Some(Box::pin(run_one(slot, ctx)))).collect();
+            // Every collector is polled under the scrape task's own waker (not one waker each, as in
+            // `FuturesUnordered`), and each wake-up polls those still running: a collector's wake-up from another
+            // thread is an eventfd write and an epoll round, and the collector lane wakes each task only once for
+            // all the collections it finished (`collector::Blocking`). A scrape has tens of collectors, so polling
+            // them all costs less than one wake-up more.
+            let all = std::future::poll_fn(|cx| {
+                let mut running = false;
+                for run in runs.iter_mut() {
+                    if let Some(fut) = run {
+                        if fut.as_mut().poll(cx).is_ready() {
+                            *run = None;
+                        } else {
+                            running = true;
+                        }
+                    }
+                }
+                if running { Poll::Pending } else { Poll::Ready(()) }
+            });
             let _ = tokio::time::timeout_at(ctx.deadline.into(), all).await;
             // Dropping `runs` here cancels whatever did not finish; its slots keep what it wrote so far.
         }
@@ -409,6 +429,50 @@ mod tests {
         // And while the lane is still stuck, the next scrape does not wait for it at all.
         let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(800)), Filter::All).await;
         assert_eq!(success(&res, "quick1"), 1.0);
+    }
+
+    #[tokio::test]
+    async fn collectors_finished_before_a_hung_one_are_delivered_by_the_deadline() {
+        // The lane runs blocking collectors in turn: `quick1` finishes before `stuck` takes the lane and hangs.
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["quick1", "stuck", "quick2", "quick3"],
+            vec![
+                named("quick1", blocking(QuickFile)),
+                named("stuck", blocking(StuckFile)),
+                named("quick2", blocking(QuickFile)),
+                named("quick3", blocking(QuickFile)),
+            ],
+        ));
+        let start = Instant::now();
+        let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(600)), Filter::All).await;
+        assert!(start.elapsed() < Duration::from_millis(1500), "scrape took {:?}", start.elapsed());
+        assert_eq!(success(&res, "stuck"), 0.0);
+        for quick in ["quick1", "quick2", "quick3"] {
+            assert_eq!(success(&res, quick), 1.0, "{quick}");
+            // Announced once the hung one had held the lane for the patience, not at the deadline.
+            let took = res.outcomes.iter().find(|o| o.name == quick).expect("outcome").duration;
+            assert!(took < Duration::from_millis(400), "{quick} took {took:?}");
+        }
+        let quick = res.families.iter().find(|f| f.name == "test_quick").expect("the quick collectors' samples");
+        assert_eq!(quick.samples.len(), 1, "three identical samples merged into one");
+    }
+
+    #[tokio::test]
+    async fn a_scrape_of_many_blocking_collectors_wakes_rarely() {
+        let names: Vec<&'static str> = (0..30).map(|i| &*format!("q{i}").leak()).collect();
+        let engine = Engine::new("test", names.clone(), names.iter().map(|n| named(n, blocking(QuickFile))).collect());
+        let ctx = ScrapeContext::with_timeout(Duration::from_secs(5));
+        let mut polls = 0;
+        let mut run = std::pin::pin!(engine.run(&ctx, &Filter::All));
+        let res = std::future::poll_fn(|cx| {
+            polls += 1;
+            run.as_mut().poll(cx)
+        })
+        .await;
+        assert!(res.outcomes.iter().all(|o| o.error.is_none()));
+        // One poll to start, one per batch the lane announces (one, or a few when it is slow; not thirty).
+        assert!(polls <= 6, "polled {polls} times");
     }
 
     struct Counting(Arc<AtomicUsize>);
