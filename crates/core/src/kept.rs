@@ -67,6 +67,8 @@ struct Entry {
     /// The errno a read through a fresh open of this path gave, if it failed: the same error from the kept
     /// descriptor is the file's answer (not a sign of a vanished object) and needs no new open.
     fresh_errno: Option<i32>,
+    /// How a read of it ends.
+    ends: Ends,
 }
 
 struct Inner {
@@ -167,7 +169,7 @@ impl KeptFiles {
             }
         }
         let fd = rustix::fs::open(path, DIR_FLAGS, rustix::fs::Mode::empty())?;
-        let pseudo = is_pseudo(&fd);
+        let pseudo = Ends::of(&fd, path).is_some();
         let mut dir = rustix::fs::Dir::new(fd)?;
         let entries = list(&mut dir)?;
         // An empty directory is not kept: its kept stream would have to be checked with a fresh open every time.
@@ -231,11 +233,11 @@ impl KeptFiles {
             let mut inner = self.lock();
             inner.files.get_mut(key).map(|e| {
                 e.last_used = Instant::now();
-                (Arc::clone(&e.file), e.fresh_errno)
+                (Arc::clone(&e.file), e.fresh_errno, e.ends)
             })
         };
-        if let Some((file, fresh_errno)) = kept {
-            match pread_into(&file, scratch, mode) {
+        if let Some((file, fresh_errno, ends)) = kept {
+            match pread_into(&file, scratch, mode, ends) {
                 Ok(n) => return Ok(n),
                 Err(e) => {
                     let errno = e.raw_os_error();
@@ -256,10 +258,10 @@ impl KeptFiles {
     /// Opens `path`, reads it, and keeps the descriptor if it is a pseudo-file and there is room.
     fn read_fresh(&self, path: &Path, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
         let file = File::open(path)?;
-        if !is_pseudo(&file) {
+        let Some(ends) = Ends::of(&file, path) else {
             return read_into(file, scratch, mode);
-        }
-        let result = pread_into(&file, scratch, mode);
+        };
+        let result = pread_into(&file, scratch, mode, ends);
         let fresh_errno = match &result {
             Ok(_) => None,
             // Not seekable after all (`nonseekable_open`): read it the plain way, and never keep it.
@@ -268,17 +270,17 @@ impl KeptFiles {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESRCH)) => return result,
             Err(e) => e.raw_os_error(),
         };
-        self.keep(path.as_os_str(), file, fresh_errno);
+        self.keep(path.as_os_str(), file, fresh_errno, ends);
         result
     }
 
-    fn keep(&self, key: &OsStr, file: File, fresh_errno: Option<i32>) {
+    fn keep(&self, key: &OsStr, file: File, fresh_errno: Option<i32>, ends: Ends) {
         let now = Instant::now();
         let mut inner = self.lock();
         if !self.room(&mut inner, now) && !inner.files.contains_key(key) {
             return;
         }
-        inner.files.insert(key.to_owned(), Entry { file: Arc::new(file), last_used: now, fresh_errno });
+        inner.files.insert(key.to_owned(), Entry { file: Arc::new(file), last_used: now, fresh_errno, ends });
     }
 
     fn keep_dir(&self, key: &OsStr, dir: rustix::fs::Dir) {
@@ -367,13 +369,66 @@ fn below(path: &OsStr, dir: &OsStr) -> bool {
     p.starts_with(d) && (p.len() == d.len() || p.get(d.len()) == Some(&b'/') || d.ends_with(b"/"))
 }
 
-/// Whether `file` is on procfs or sysfs, whose files regenerate their content on every read from offset 0.
-fn is_pseudo(file: impl std::os::fd::AsFd) -> bool {
-    rustix::fs::fstatfs(file).is_ok_and(|st| {
+/// How a read of a pseudo-file ends: whether a read that returns fewer bytes than asked has returned all there is,
+/// or a further read must confirm the end of the file (one more `pread` that returns 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// A sysfs file: an attribute is one `show()` of at most a page, handed out whole to a read that asks for
+    /// more, and a binary attribute gives at most a page per read; so a read short of what was asked and of a
+    /// page is the end.
+    Sysfs {
+        /// The page size.
+        page: usize,
+    },
+    /// A `/proc/sys` file: its handler formats the whole value into the reader's buffer in one read (and returns
+    /// nothing at a later offset), so a short read is the end. Reads ask for at most a page: the kernel allocates
+    /// (and zeroes) a buffer as large as the read asks for, and no value is that long.
+    Sysctl {
+        /// The page size.
+        page: usize,
+    },
+    /// Any other procfs file: most are `seq_file`s whose reads return at most their buffer's worth of records (a
+    /// page at first) however much was asked, so a short read says nothing, and only a read that returns 0 ends
+    /// the file.
+    AtZero,
+}
+
+impl Ends {
+    /// How reads of `file` (opened as `path`) end, or `None` if it is not on procfs or sysfs (whose files
+    /// regenerate their content on every read from offset 0).
+    fn of(file: impl std::os::fd::AsFd, path: &Path) -> Option<Ends> {
+        let st = rustix::fs::fstatfs(file).ok()?;
         #[allow(clippy::unnecessary_cast)] // the field's type differs between architectures
         let magic = st.f_type as u64;
-        st.f_type == rustix::fs::PROC_SUPER_MAGIC || magic == SYSFS_MAGIC
-    })
+        let page = rustix::param::page_size();
+        if magic == SYSFS_MAGIC {
+            return Some(Ends::Sysfs { page });
+        }
+        if st.f_type != rustix::fs::PROC_SUPER_MAGIC {
+            return None;
+        }
+        // `/proc/sys` is the only directory named `sys` in procfs.
+        let sysctl = path.components().any(|c| c.as_os_str() == "sys");
+        Some(if sysctl { Ends::Sysctl { page } } else { Ends::AtZero })
+    }
+
+    /// The most one read should ask for.
+    fn max_read(self) -> usize {
+        match self {
+            Ends::Sysctl { page } => page,
+            Ends::Sysfs { .. } | Ends::AtZero => usize::MAX,
+        }
+    }
+
+    /// Whether a read that returned `got` of the `asked` bytes has reached the end of the file.
+    fn done(self, got: usize, asked: usize) -> bool {
+        match self {
+            _ if got == 0 => true,
+            Ends::Sysfs { page } => got < asked && got < page,
+            Ends::Sysctl { .. } => got < asked,
+            Ends::AtZero => false,
+        }
+    }
 }
 
 /// Reads into `scratch` from its start and returns how many bytes were read. `scratch` is used up to its length,
@@ -382,6 +437,7 @@ fn is_pseudo(file: impl std::os::fd::AsFd) -> bool {
 fn fill(
     scratch: &mut Vec<u8>,
     mode: Mode,
+    ends: Ends,
     mut read_at: impl FnMut(&mut [u8], u64) -> io::Result<usize>,
 ) -> io::Result<usize> {
     match mode {
@@ -402,12 +458,13 @@ fn fill(
                     let grow = scratch.len().max(INITIAL).min(limit - len);
                     scratch.resize(len + grow, 0);
                 }
-                let end = scratch.len().min(limit);
+                let end = scratch.len().min(limit).min(len.saturating_add(ends.max_read()));
+                let asked = end.saturating_sub(len);
                 let n = read_at(scratch.get_mut(len..end).unwrap_or_default(), len as u64)?;
-                if n == 0 {
+                len += n;
+                if ends.done(n, asked) {
                     return Ok(len);
                 }
-                len += n;
             }
         }
     }
@@ -415,8 +472,8 @@ fn fill(
 
 /// [`fill`] through `pread` (the kept descriptors: every read says its offset, so none depends on the file
 /// position another reader left).
-fn pread_into(file: &File, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
-    fill(scratch, mode, |buf, offset| {
+fn pread_into(file: &File, scratch: &mut Vec<u8>, mode: Mode, ends: Ends) -> io::Result<usize> {
+    fill(scratch, mode, ends, |buf, offset| {
         loop {
             match rustix::io::pread(file, &mut *buf, offset) {
                 Ok(n) => return Ok(n),
@@ -429,7 +486,7 @@ fn pread_into(file: &File, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usiz
 
 /// [`fill`] through `read(2)`, for ordinary files and files that cannot `pread` (FIFOs, `nonseekable_open`).
 fn read_into(mut file: File, scratch: &mut Vec<u8>, mode: Mode) -> io::Result<usize> {
-    fill(scratch, mode, |buf, _| {
+    fill(scratch, mode, Ends::AtZero, |buf, _| {
         loop {
             match file.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -563,6 +620,128 @@ mod tests {
             if path.ends_with("smaps") {
                 assert!(ours.len() > INITIAL, "smaps is larger than one buffer");
             }
+        }
+    }
+
+    /// Reads `content` through [`fill`] as a kernel file would hand it out, at most `per_read` bytes a read, and
+    /// returns what was read and how many reads it took.
+    fn simulated(content: &[u8], per_read: usize, ends: Ends) -> (Vec<u8>, usize) {
+        let mut reads = 0;
+        let mut scratch = Vec::new();
+        let n = fill(&mut scratch, Mode::Whole(u64::MAX), ends, |buf, offset| {
+            reads += 1;
+            let rest = content.get(offset as usize..).unwrap_or_default();
+            let n = rest.len().min(buf.len()).min(per_read);
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        })
+        .expect("fill");
+        scratch.truncate(n);
+        (scratch, reads)
+    }
+
+    #[test]
+    fn a_short_read_ends_sysfs_and_sysctl_files_but_not_seq_files() {
+        let page = 4096;
+        let small = vec![b'x'; 100];
+        // A sysfs attribute or a /proc/sys file: one read, no second one to confirm the end.
+        assert_eq!(simulated(&small, usize::MAX, Ends::Sysfs { page }), (small.clone(), 1));
+        assert_eq!(simulated(&small, usize::MAX, Ends::Sysctl { page }), (small.clone(), 1));
+        // A procfs seq_file: the end is confirmed by a read that returns 0.
+        assert_eq!(simulated(&small, usize::MAX, Ends::AtZero), (small.clone(), 2));
+        // A seq_file with more records than one page: reads return a page's worth or less, well short of the
+        // 8 KiB asked; all of it is read.
+        let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let (got, reads) = simulated(&big, page - 37, Ends::AtZero);
+        assert!(got == big && reads > 5, "{} bytes in {reads} reads", got.len());
+        // A binary sysfs attribute gives at most a page a read: a full page is not the end.
+        let (got, reads) = simulated(&big, page, Ends::Sysfs { page });
+        assert!(got == big && reads >= 5, "{} bytes in {reads} reads", got.len());
+        // A long /proc/sys value is read a page at a time, all of it.
+        let (got, reads) = simulated(&big, usize::MAX, Ends::Sysctl { page });
+        assert!(got == big && reads >= 5, "{} bytes in {reads} reads", got.len());
+        // Content of exactly a page, or of the buffer's size: confirmed by one more read.
+        let one_page = vec![b'z'; page];
+        assert_eq!(simulated(&one_page, usize::MAX, Ends::Sysfs { page }), (one_page.clone(), 2));
+        assert_eq!(simulated(&one_page, usize::MAX, Ends::Sysctl { page }), (one_page, 2));
+        let exact = vec![b'y'; INITIAL];
+        assert_eq!(simulated(&exact, usize::MAX, Ends::Sysfs { page: usize::MAX }), (exact, 2));
+    }
+
+    #[test]
+    fn how_reads_end_is_told_by_file_system_and_path() {
+        let ends = |p: &str| Ends::of(File::open(p).expect(p), Path::new(p));
+        let page = rustix::param::page_size();
+        assert_eq!(ends("/sys/class/net/lo/mtu"), Some(Ends::Sysfs { page }));
+        assert_eq!(ends("/proc/sys/kernel/ostype"), Some(Ends::Sysctl { page }));
+        assert_eq!(ends("/proc/self/stat"), Some(Ends::AtZero));
+        assert_eq!(ends("/proc/meminfo"), Some(Ends::AtZero));
+        assert_eq!(ends("/etc/hostname"), None);
+    }
+
+    #[test]
+    fn a_sysfs_file_larger_than_the_buffer_is_read_whole() {
+        // A binary attribute of several MB, readable by all where the kernel has BTF.
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let Ok(expected) = std::fs::read(path) else {
+            eprintln!(
+                "{} cannot be read here: the large sysfs file case is covered by the simulation only",
+                path.display()
+            );
+            return;
+        };
+        assert!(expected.len() > INITIAL);
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        for _ in 0..2 {
+            kept.read_to_end(path, &mut buf, 64 << 20).expect("read");
+            assert!(buf == expected, "{} bytes read of {}", buf.len(), expected.len());
+        }
+        assert!(kept.is_kept(path));
+        // A /proc/sys value through a kept descriptor, with a scratch buffer larger than the kernel would allocate
+        // for one read (ENOMEM if it were asked for at once).
+        let sysctl = Path::new("/proc/sys/kernel/ostype");
+        kept.read_to_end(sysctl, &mut buf, u64::MAX).expect("ostype");
+        assert_eq!(text(&buf), std::fs::read_to_string(sysctl).expect("ostype"));
+    }
+
+    #[test]
+    fn a_procfs_seq_file_of_several_pages_is_read_whole() {
+        // Make this process's maps many pages long: each thread adds its stack and the stack's guard page.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let stopped = Arc::new(Mutex::new(stopped));
+        let started = Arc::new(std::sync::Barrier::new(151));
+        let threads: Vec<_> = (0..150)
+            .map(|_| {
+                let (stopped, started) = (stopped.clone(), started.clone());
+                std::thread::spawn(move || {
+                    started.wait();
+                    drop(stopped.lock().map(|rx| rx.recv()));
+                })
+            })
+            .collect();
+        started.wait();
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        for _ in 0..2 {
+            kept.read_to_end(Path::new("/proc/self/maps"), &mut buf, u64::MAX).expect("maps");
+            let ours = text(&buf);
+            let std = std::fs::read_to_string("/proc/self/maps").expect("maps");
+            assert!(ours.len() > 3 * INITIAL, "maps of {} bytes", ours.len());
+            assert!(ours.ends_with('\n'));
+            assert!(ours.lines().all(|l| l.split_once('-').is_some_and(|(a, _)| u64::from_str_radix(a, 16).is_ok())));
+            // The parked threads change little (an allocator's mapping or two); a read cut after its first page
+            // would miss hundreds of lines.
+            assert!(
+                ours.lines().count().abs_diff(std.lines().count()) < 20,
+                "{} lines of {}",
+                ours.lines().count(),
+                std.lines().count()
+            );
+        }
+        drop(stop);
+        for t in threads {
+            t.join().expect("thread");
         }
     }
 
