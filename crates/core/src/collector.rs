@@ -230,8 +230,8 @@ struct Queue {
     oldest: Option<Instant>,
     /// The lane sleeps on `ready` (so a push must wake it).
     lane_idle: bool,
-    /// The watch sleeps on `arrived` until work arrives (so a push must wake it).
-    watch_idle: bool,
+    /// Whether the watch's timer is set (so a push behind a stalled lane need not set it).
+    watch_armed: bool,
 }
 
 impl Queue {
@@ -244,21 +244,32 @@ impl Queue {
 struct Lane {
     queue: std::sync::Mutex<Queue>,
     ready: std::sync::Condvar,
-    arrived: std::sync::Condvar,
+    /// The watch's alarm (a `timerfd`): set for [`LANE_PATIENCE`] when the lane takes up work and cleared when it
+    /// runs out, so a scrape costs the watch no wake-up unless a collector holds the lane that long. (A condition
+    /// variable would wake the watch twice per scrape: when work arrives and when its wait for the patience ends.)
+    alarm: rustix::fd::OwnedFd,
     /// When the running job started, in microseconds since `epoch`; 0 while idle.
     busy_since: std::sync::atomic::AtomicU64,
     epoch: Instant,
 }
 
 impl Lane {
-    /// The process's lane, started on first use; `None` if its threads could not be started.
+    /// The process's lane, started on first use; `None` if its threads or its watch's timer could not be started.
     fn get() -> Option<&'static Lane> {
         static LANE: std::sync::OnceLock<Option<&'static Lane>> = std::sync::OnceLock::new();
         *LANE.get_or_init(|| {
+            use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+            let alarm = match timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot create the collector lane's timer; blocking collectors get a thread each");
+                    return None;
+                }
+            };
             let lane: &'static Lane = Box::leak(Box::new(Lane {
                 queue: Default::default(),
                 ready: Default::default(),
-                arrived: Default::default(),
+                alarm,
                 busy_since: Default::default(),
                 epoch: Instant::now(),
             }));
@@ -282,6 +293,19 @@ impl Lane {
         (self.epoch.elapsed().as_micros() as u64).max(1)
     }
 
+    /// Sets the watch's alarm to go off `after` from now, or clears it (`None`). Called with the queue locked, so
+    /// the lane and the watch do not undo each other's setting.
+    fn set_alarm(&self, q: &mut Queue, after: Option<Duration>) {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        let after = after.unwrap_or_default();
+        let value = Timespec { tv_sec: after.as_secs() as _, tv_nsec: after.subsec_nanos() as _ };
+        let spec = Itimerspec { it_interval: Timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
+        match timerfd_settime(&self.alarm, TimerfdTimerFlags::empty(), &spec) {
+            Ok(_) => q.watch_armed = !after.is_zero(),
+            Err(e) => tracing::error!(error = %e, "cannot set the collector lane's timer"),
+        }
+    }
+
     /// Runs queued jobs in order. Waiters are woken only when the queue runs dry (or [`ANNOUNCE_WITHIN`] after the
     /// oldest unannounced job finished, when scrapes queue without pause), each task once.
     fn run(&self) {
@@ -300,10 +324,17 @@ impl Lane {
                     if !overdue && let Some(j) = q.jobs.pop_front() {
                         // Under the lock: the watch sees a job either queued or running, never neither.
                         self.busy_since.store(self.now(), Ordering::Release);
+                        if !q.watch_armed {
+                            // Taking up work (once per batch: the watch keeps the alarm set while the lane works).
+                            self.set_alarm(&mut q, Some(LANE_PATIENCE));
+                        }
                         break Ok(j);
                     }
                     if !q.unannounced.is_empty() {
                         break Err(q.take_unannounced());
+                    }
+                    if q.watch_armed {
+                        self.set_alarm(&mut q, None);
                     }
                     q.lane_idle = true;
                     q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -322,24 +353,26 @@ impl Lane {
         }
     }
 
-    /// The lane's watch: while jobs are queued or finished ones unannounced, looks whether the running job has held
-    /// the lane for longer than [`LANE_PATIENCE`], and if so moves the queued jobs to threads of their own and
-    /// announces the finished ones. Sleeps while there is nothing to watch.
+    /// The lane's watch: when its alarm goes off (the lane has been at work for [`LANE_PATIENCE`]), looks whether
+    /// the running job has held the lane for longer than that, and if so moves the queued jobs to threads of their
+    /// own and announces the finished ones; if not, sets the alarm for when the running job's patience ends.
     fn watch(&self) {
-        let mut q = self.lock();
+        let mut expirations = [0u8; 8];
         loop {
-            if q.jobs.is_empty() && q.unannounced.is_empty() {
-                q.watch_idle = true;
-                q = self.arrived.wait(q).unwrap_or_else(|p| p.into_inner());
-                q.watch_idle = false;
-                continue;
+            match rustix::io::read(&self.alarm, &mut expirations) {
+                Ok(_) | Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+                Err(e) => {
+                    // Not expected of a timerfd; look every patience rather than spin or stop watching.
+                    tracing::error!(error = %e, "cannot read the collector lane's timer");
+                    std::thread::sleep(LANE_PATIENCE);
+                }
             }
-            // Wake when the running job (if any) has used up its patience, not a whole patience from now.
-            let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
-            let patience = LANE_PATIENCE.as_micros() as u64;
-            let wait = if since == 0 { patience } else { (since + patience + 1).saturating_sub(self.now()).max(1) };
-            q = self.arrived.wait_timeout(q, Duration::from_micros(wait)).unwrap_or_else(|p| p.into_inner()).0;
-            if self.stalled() && (!q.jobs.is_empty() || !q.unannounced.is_empty()) {
+            let mut q = self.lock();
+            q.watch_armed = false;
+            if self.stalled() {
+                // The lane is stuck: what queued behind it goes elsewhere, what finished before it is announced,
+                // and later collectors go elsewhere directly (`Blocking` checks `stalled`). A job pushed in the
+                // moment the lane stalled sets the alarm again (`push`).
                 let stuck: Vec<Arc<Job>> = q.jobs.drain(..).collect();
                 let wakers = q.take_unannounced();
                 drop(q);
@@ -347,28 +380,35 @@ impl Lane {
                 for job in stuck {
                     job.run_elsewhere();
                 }
-                q = self.lock();
+                continue;
             }
+            if q.lane_idle {
+                continue;
+            }
+            // At work, within its patience: look again when the running job's patience ends.
+            let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
+            let patience = LANE_PATIENCE.as_micros() as u64;
+            let wait = if since == 0 { patience } else { (since + patience + 1).saturating_sub(self.now()).max(100) };
+            self.set_alarm(&mut q, Some(Duration::from_micros(wait)));
         }
     }
 
-    /// Whether the running job has been running for longer than the patience.
+    /// Whether the running job has been running for the patience or longer.
     fn stalled(&self) -> bool {
         let since = self.busy_since.load(std::sync::atomic::Ordering::Acquire);
-        since != 0 && self.now().saturating_sub(since) > LANE_PATIENCE.as_micros() as u64
+        since != 0 && self.now().saturating_sub(since) >= LANE_PATIENCE.as_micros() as u64
     }
 
-    /// Queues a job, waking the lane and the watch only if they sleep.
+    /// Queues a job, waking the lane only if it sleeps (it then sets the watch's alarm).
     fn push(&self, job: Arc<Job>) {
         let mut q = self.lock();
         q.jobs.push_back(job);
         if q.lane_idle {
             q.lane_idle = false;
             self.ready.notify_one();
-        }
-        if q.watch_idle {
-            q.watch_idle = false;
-            self.arrived.notify_one();
+        } else if !q.watch_armed {
+            // Queued behind a lane that the watch found stalled a moment ago.
+            self.set_alarm(&mut q, Some(LANE_PATIENCE));
         }
     }
 }

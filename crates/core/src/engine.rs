@@ -458,6 +458,29 @@ mod tests {
         assert_eq!(quick.samples.len(), 1, "three identical samples merged into one");
     }
 
+    struct SlowFile(Duration);
+    impl BlockingCollector for SlowFile {
+        fn collect(&self, _: &ScrapeContext, _: &mut Snapshot) -> Result<(), CollectError> {
+            std::thread::sleep(self.0);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lane_is_watched_again_after_a_stall_ends() {
+        let engine = Arc::new(Engine::new(
+            "test",
+            vec!["slow", "quick"],
+            vec![named("slow", blocking(SlowFile(Duration::from_millis(300)))), named("quick", blocking(QuickFile))],
+        ));
+        for round in 0..3 {
+            let res = engine.scrape(ScrapeContext::with_timeout(Duration::from_millis(200)), Filter::All).await;
+            assert_eq!((success(&res, "slow"), success(&res, "quick")), (0.0, 1.0), "round {round}");
+            // Let the slow one finish: the next round's slow collector holds the lane afresh.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_scrape_of_many_blocking_collectors_wakes_rarely() {
         let names: Vec<&'static str> = (0..30).map(|i| &*format!("q{i}").leak()).collect();
