@@ -109,20 +109,20 @@ pub trait BlockingCollector: Send + Sync + 'static {
 /// Blocking collectors run one after another on one long-lived thread, the *lane*: most take well under a
 /// millisecond, and a thread per collector (oxporter-node used to run 20 threads for 20 collectors) costs more in
 /// thread wake-ups, stacks and malloc arenas than the collectors themselves. A second thread, the lane's *watch*,
-/// looks at the lane [`LANE_PATIENCE`] after work arrives: if the running collector has been at it for longer (a slow
-/// or hung file system), every collector still queued behind it gets a thread of its own, and while the lane is
-/// stalled new ones go to a thread of their own directly, so a hung file system costs only the collector that reads
-/// it.
+/// looks at the lane [`LANE_PATIENCE`] after it took up work (its alarm, a `timerfd` the lane sets when it takes up
+/// work and clears when it runs out, so a scrape that ends sooner never wakes it): if the running collector has
+/// been at it for that long (a slow or hung file system), every collector still queued behind it gets a thread of
+/// its own, and while the lane is stalled new ones go to a thread of their own directly, so a hung file system costs
+/// only the collector that reads it.
 ///
 /// Finished collections are announced in batches: the lane wakes their waiters when its queue runs dry (or a
 /// millisecond after the oldest unannounced one finished, when scrapes queue without pause), and wakes each task
 /// once however many of its collections finished (the engine polls a scrape's collectors under one waker, so a
 /// scrape's blocking collectors wake it once, not once each: every wake-up from another thread is an `eventfd` write
 /// and an `epoll_wait` return of the runtime's thread, and on a busy machine a context switch each). The watch
-/// announces what finished behind a collector that has held the lane for longer than the patience, so a hung
-/// collector delays the others' results by at most [`LANE_PATIENCE`]. A scrape thus wakes the lane and the watch
-/// once each, not once per collector, and registers no timer per collector (the scrape's deadline, kept by the
-/// engine, is the only one).
+/// announces what finished before a collector that has held the lane for the patience, so a hung collector delays
+/// the others' results by at most [`LANE_PATIENCE`]. A scrape thus wakes the lane once and the watch not at all,
+/// and registers no timer per collector (the scrape's deadline, kept by the engine, is the only one).
 pub struct Blocking<T>(pub Arc<T>);
 
 /// How long the running collector may hold the lane before the collectors queued behind it get threads of their own

@@ -15,6 +15,10 @@
 //!   and tries once more with a fresh open: the path may now name a new object (a re-created interface). An error
 //!   that a fresh open gave too (`EINVAL` for the speed of a down link) is the file's answer, and the descriptor
 //!   stays.
+//! - A whole-file read of a sysfs file or a `/proc/sys` file ends at the first read that returns less than it asked
+//!   for (and, for sysfs, less than a page: a binary attribute hands out a page per read); other procfs files are
+//!   `seq_file`s whose reads return at most a buffer's worth of records however much was asked, so their end is
+//!   confirmed by a read that returns 0.
 //! - At most [`KeptFiles::capacity`] descriptors are kept (512, and at most a quarter of the soft
 //!   `RLIMIT_NOFILE`); beyond that files are opened per read. Descriptors unused for [`IDLE`] are closed when new
 //!   ones are added, so those of vanished devices do not pile up.
