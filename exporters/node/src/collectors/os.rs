@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
@@ -158,18 +159,50 @@ pub fn emit(out: &mut Snapshot, env: &HashMap<String, String>) -> Result<(), Col
 /// Builds the collector.
 pub fn build(args: &Args) -> Result<Box<dyn Collector>, BuildError> {
     let files = ["/etc/os-release", "/usr/lib/os-release"].map(|p| args.rootfs_path(std::path::Path::new(p)));
-    Ok(blocking(Os { files: files.to_vec() }))
+    Ok(blocking(Os { files: files.to_vec(), last: Mutex::new(None) }))
+}
+
+/// What identifies one version of a file: device, inode, size and modification time (seconds, nanoseconds).
+type Identity = (u64, u64, u64, i64, i64);
+
+/// A file's path, its identity when it was read, and its parsed content.
+type Parsed = (PathBuf, Identity, HashMap<String, String>);
+
+fn identity(meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec())
 }
 
 struct Os {
     files: Vec<PathBuf>,
+    /// The file last parsed, its identity then, and what it said. Like node_exporter, which re-reads os-release
+    /// only when its modification time changed, a scrape costs one `stat` while the file stays the same (a
+    /// replacement by rename changes the inode, an edit in place the time or size).
+    last: Mutex<Option<Parsed>>,
 }
 
 impl BlockingCollector for Os {
     fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
         for path in &self.files {
+            let id = match std::fs::metadata(path) {
+                Ok(meta) => identity(&meta),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(CollectError::io(path.display(), e)),
+            };
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((known_path, known_id, env)) = &*last
+                && known_path == path
+                && *known_id == id
+            {
+                return emit(out, env);
+            }
             match read_file(path) {
-                Ok(content) => return emit(out, &parse_os_release(&content)?),
+                Ok(content) => {
+                    let env = parse_os_release(&content)?;
+                    let res = emit(out, &env);
+                    *last = Some((path.clone(), id, env));
+                    return res;
+                }
                 Err(e) if e.is_no_data() => continue,
                 Err(e) => return Err(e),
             }
@@ -228,16 +261,49 @@ HOME_URL="https://www.debian.org/"
     fn collects_with_fallback_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("usr-os-release"), format!("{DEBIAN}SUPPORT_END=2028-06-30\n")).expect("write");
-        let c = Os { files: vec![dir.path().join("missing"), dir.path().join("usr-os-release")] };
+        let c =
+            Os { files: vec![dir.path().join("missing"), dir.path().join("usr-os-release")], last: Mutex::new(None) };
         let mut out = Snapshot::new();
         c.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut out).expect("collect");
         let text = render(out);
         assert!(text.contains("node_os_info{build_id=\"\",id=\"debian\",id_like=\"\",image_id=\"\",image_version=\"\",name=\"Debian GNU/Linux\",pretty_name=\"Debian GNU/Linux 12 (bookworm)\",variant=\"\",variant_id=\"\",version=\"12 (bookworm)\",version_codename=\"bookworm\",version_id=\"12\"} 1"), "{text}");
         assert!(text.contains("node_os_version{id=\"debian\",id_like=\"\",name=\"Debian GNU/Linux\"} 12"), "{text}");
         assert!(text.contains("node_os_support_end_timestamp_seconds 1.845936e+09"), "{text}");
-        let none = Os { files: vec![dir.path().join("missing")] };
+        let none = Os { files: vec![dir.path().join("missing")], last: Mutex::new(None) };
         let res = none.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut Snapshot::new());
         assert!(res.is_err_and(|e| e.is_no_data()));
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (etc, usr) = (dir.path().join("etc-os-release"), dir.path().join("usr-os-release"));
+        std::fs::write(&usr, DEBIAN).expect("write");
+        let c = Os { files: vec![etc.clone(), usr.clone()], last: Mutex::new(None) };
+        let scrape = || {
+            let mut out = Snapshot::new();
+            c.collect(&ScrapeContext::with_timeout(std::time::Duration::from_secs(5)), &mut out).expect("collect");
+            render(out)
+        };
+        assert!(scrape().contains("version_id=\"12\""));
+        // Unchanged: the same output from what was parsed.
+        assert_eq!(scrape(), scrape());
+        // Replaced by rename, same size and modification time: a new inode.
+        let new = dir.path().join("new");
+        std::fs::write(&new, DEBIAN.replace("VERSION_ID=\"12\"", "VERSION_ID=\"13\"")).expect("write");
+        let old_time = std::fs::metadata(&usr).expect("stat").modified().expect("mtime");
+        std::fs::File::options().write(true).open(&new).expect("open").set_modified(old_time).expect("touch");
+        std::fs::rename(&new, &usr).expect("rename");
+        assert!(scrape().contains("version_id=\"13\""));
+        // Edited in place.
+        std::fs::write(&usr, DEBIAN.replace("VERSION_ID=\"12\"", "VERSION_ID=\"14.1\"")).expect("write");
+        assert!(scrape().contains("version_id=\"14.1\""));
+        // The first file appears: it wins from the next scrape on.
+        std::fs::write(&etc, DEBIAN.replace("ID=debian", "ID=other")).expect("write");
+        assert!(scrape().contains("id=\"other\""));
+        // And goes away again.
+        std::fs::remove_file(&etc).expect("rm");
+        assert!(scrape().contains("id=\"debian\""));
     }
 
     #[test]
