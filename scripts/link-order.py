@@ -166,7 +166,9 @@ def check(list_path, binary):
     bases = {base_name(s) for s in symbols}
     found = sum(1 for n in listed if n in exact)
     by_name = sum(1 for n in listed if n not in exact and base_name(n) in bases)
-    stale = "" if found * 10 >= len(listed) * 9 else "; below 90 %, regenerate it: scripts/link-order"
+    # Found by name only is normal for a binary built with other packages (cargo unifies features, which changes
+    # the hashes); names missing altogether mean the code moved on.
+    stale = "" if (found + by_name) * 10 >= len(listed) * 9 else "; below 90 %, regenerate it: scripts/link-order"
     print(f"{os.path.basename(binary)}: {found} of {len(listed)} functions of {list_path} found as they are, "
           f"{by_name} more by name{stale}")
 
