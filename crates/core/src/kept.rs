@@ -391,11 +391,44 @@ enum Ends {
         /// The page size.
         page: usize,
     },
+    /// A procfs file known to be one `seq_file` record (`single_open`: `/proc/meminfo`, `/proc/net/snmp`, …): its
+    /// buffer grows until the whole record fits and a read hands out as much of it as was asked, so a short read
+    /// is the end.
+    Single,
+    /// A procfs file known to be a `seq_file` of lines of at most [`Ends::MAX_LINE`] bytes (`/proc/net/dev`,
+    /// `/proc/diskstats`, …). A read stops when the next record does not fit the `seq_file` buffer (a page or
+    /// more), so a read short of what was asked that left room for another line in a page is the end.
+    Lines {
+        /// The page size.
+        page: usize,
+    },
     /// Any other procfs file: most are `seq_file`s whose reads return at most their buffer's worth of records (a
-    /// page at first) however much was asked, so a short read says nothing, and only a read that returns 0 ends
-    /// the file.
+    /// page at first) however much was asked, and a record can be long (a `mountinfo` line with overlay options),
+    /// so a short read says nothing, and only a read that returns 0 ends the file.
     AtZero,
 }
+
+/// procfs files (by their last path components) that are one `seq_file` record: [`Ends::Single`]. Only files this
+/// project reads every scrape are listed; any other file keeps the confirming read.
+const SINGLE_RECORD: &[&str] = &[
+    "meminfo",
+    "stat",
+    "loadavg",
+    "net/netstat",
+    "net/snmp",
+    "net/snmp6",
+    "net/sockstat",
+    "net/sockstat6",
+    "pressure/cpu",
+    "pressure/io",
+    "pressure/memory",
+    "pressure/irq",
+    "limits",
+];
+
+/// procfs files (by their last path components) that are `seq_file`s of short lines: [`Ends::Lines`].
+const SHORT_LINES: &[&str] =
+    &["vmstat", "diskstats", "net/dev", "net/udp", "net/udp6", "net/softnet_stat", "net/stat/nf_conntrack"];
 
 impl Ends {
     /// How reads of `file` (opened as `path`) end, or `None` if it is not on procfs or sysfs (whose files
@@ -412,15 +445,30 @@ impl Ends {
             return None;
         }
         // `/proc/sys` is the only directory named `sys` in procfs.
-        let sysctl = path.components().any(|c| c.as_os_str() == "sys");
-        Some(if sysctl { Ends::Sysctl { page } } else { Ends::AtZero })
+        if path.components().any(|c| c.as_os_str() == "sys") {
+            return Some(Ends::Sysctl { page });
+        }
+        // `/proc/stat` and `/proc/<pid>/stat` are both one record; `/proc/net/stat/…` are not, and are matched
+        // by their whole tail first.
+        let is = |tail: &str| path.ends_with(tail);
+        Some(if SHORT_LINES.iter().any(|t| is(t)) {
+            Ends::Lines { page }
+        } else if SINGLE_RECORD.iter().any(|t| is(t)) {
+            Ends::Single
+        } else {
+            Ends::AtZero
+        })
     }
+
+    /// The longest line of a [`Ends::Lines`] file, with room to spare (`/proc/diskstats`: a 32-byte name and 20
+    /// numbers of up to 20 digits is under 500).
+    const MAX_LINE: usize = 1024;
 
     /// The most one read should ask for.
     fn max_read(self) -> usize {
         match self {
             Ends::Sysctl { page } => page,
-            Ends::Sysfs { .. } | Ends::AtZero => usize::MAX,
+            Ends::Sysfs { .. } | Ends::Single | Ends::Lines { .. } | Ends::AtZero => usize::MAX,
         }
     }
 
@@ -429,7 +477,8 @@ impl Ends {
         match self {
             _ if got == 0 => true,
             Ends::Sysfs { page } => got < asked && got < page,
-            Ends::Sysctl { .. } => got < asked,
+            Ends::Sysctl { .. } | Ends::Single => got < asked,
+            Ends::Lines { page } => got < asked && got + Self::MAX_LINE <= page,
             Ends::AtZero => false,
         }
     }
@@ -670,6 +719,31 @@ mod tests {
         assert_eq!(simulated(&one_page, usize::MAX, Ends::Sysctl { page }), (one_page, 2));
         let exact = vec![b'y'; INITIAL];
         assert_eq!(simulated(&exact, usize::MAX, Ends::Sysfs { page: usize::MAX }), (exact, 2));
+        // One record: a short read is all of it (no read that returns 0 after it).
+        assert_eq!(simulated(&small, usize::MAX, Ends::Single), (small.clone(), 1));
+        let (got, reads) = simulated(&big, usize::MAX, Ends::Single);
+        let (_, confirmed) = simulated(&big, usize::MAX, Ends::AtZero);
+        assert!(got == big && reads + 1 == confirmed, "{reads} and {confirmed} reads");
+        // Short lines: a read that left room for another line in a page is the end; one that did not is not.
+        assert_eq!(simulated(&small, page, Ends::Lines { page }), (small.clone(), 1));
+        let (got, reads) = simulated(&big, page - 100, Ends::Lines { page });
+        assert!(got == big && reads > 5, "{} bytes in {reads} reads", got.len());
+    }
+
+    #[test]
+    fn listed_procfs_files_are_read_whole_in_one_read() {
+        let kept = KeptFiles::new(16, IDLE);
+        let mut buf = Vec::new();
+        for (path, stable) in [("/proc/self/limits", true), ("/proc/net/dev", false), ("/proc/vmstat", false)] {
+            for _ in 0..2 {
+                kept.read_to_end(Path::new(path), &mut buf, 1 << 20).expect(path);
+                let ours = String::from_utf8_lossy(&buf).into_owned();
+                let std = std::fs::read_to_string(path).expect(path);
+                // Values move between the two reads; lines (devices, counters) do not.
+                assert_eq!(ours.lines().count(), std.lines().count(), "{path}");
+                assert!(!stable || ours == std, "{path}");
+            }
+        }
     }
 
     #[test]
@@ -678,8 +752,12 @@ mod tests {
         let page = rustix::param::page_size();
         assert_eq!(ends("/sys/class/net/lo/mtu"), Some(Ends::Sysfs { page }));
         assert_eq!(ends("/proc/sys/kernel/ostype"), Some(Ends::Sysctl { page }));
-        assert_eq!(ends("/proc/self/stat"), Some(Ends::AtZero));
-        assert_eq!(ends("/proc/meminfo"), Some(Ends::AtZero));
+        assert_eq!(ends("/proc/self/stat"), Some(Ends::Single));
+        assert_eq!(ends("/proc/meminfo"), Some(Ends::Single));
+        assert_eq!(ends("/proc/net/dev"), Some(Ends::Lines { page }));
+        assert_eq!(ends("/proc/self/net/udp"), Some(Ends::Lines { page }));
+        assert_eq!(ends("/proc/self/mountinfo"), Some(Ends::AtZero));
+        assert_eq!(ends("/proc/self/maps"), Some(Ends::AtZero));
         assert_eq!(ends("/etc/hostname"), None);
     }
 
