@@ -26,6 +26,31 @@ pub fn write_go_float(out: &mut String, v: f64) {
         write_u64(out, v.abs() as u64);
         return;
     }
+    // Larger whole numbers up to 2^53 (byte and packet counters): every such integer is exactly a double and the
+    // next one is a different double, so its digits without trailing zeros are the shortest form, written with an
+    // exponent as Go writes numbers of a million and more ("1.073741824e+09"), without the float formatter.
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        let mut digits = [0u8; 20];
+        let all = u64_digits(&mut digits, v.abs() as u64);
+        let exp = all.len() - 1;
+        let kept = all.trim_end_matches('0');
+        out.push_str(kept.get(..1).unwrap_or("0"));
+        if kept.len() > 1 {
+            out.push('.');
+            out.push_str(kept.get(1..).unwrap_or_default());
+        }
+        out.push_str(if exp < 10 { "e+0" } else { "e+" });
+        write_u64(out, exp as u64);
+        return;
+    }
+    write_general(out, v);
+}
+
+/// [`write_go_float`] for any finite, non-zero `v`, through Rust's shortest round-trip formatting.
+fn write_general(out: &mut String, v: f64) {
     // Rust's `{:e}` gives the shortest round-trip digits, as Go's does: "d.ddde[-]x". At most 24 bytes for an f64,
     // so a buffer on the stack does.
     let mut buf = StackBuf::default();
@@ -112,20 +137,24 @@ pub fn write_om_float(out: &mut String, v: f64) {
 }
 
 /// Appends an unsigned integer.
-pub fn write_u64(out: &mut String, mut v: u64) {
+pub fn write_u64(out: &mut String, v: u64) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    out.push_str(u64_digits(&mut digits, v));
+}
+
+/// The decimal digits of `v`, written at the end of `buf`.
+fn u64_digits(buf: &mut [u8; 20], mut v: u64) -> &str {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+    // ASCII digits only, so never the empty fallback.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -136,6 +165,39 @@ mod tests {
         let mut s = String::new();
         write_go_float(&mut s, v);
         s
+    }
+
+    #[test]
+    fn whole_numbers_match_the_general_path() {
+        let general = |v: f64| {
+            let mut s = String::new();
+            write_general(&mut s, v);
+            s
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut cases = vec![1e6, 1e7, 1_234_567.0, 1_073_741_824.0, 9_007_199_254_740_991.0, 1e15, 999_999_999.0];
+        for k in 6..16 {
+            cases.push(10f64.powi(k));
+            cases.push(10f64.powi(k) - 1.0);
+            cases.push(10f64.powi(k) + 1.0);
+        }
+        for _ in 0..100_000 {
+            // xorshift: integers of every length from 7 to 16 digits, below 2^53.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> (11 + x % 30)) as f64;
+            if v >= 1e6 {
+                cases.push(v);
+            }
+        }
+        for v in cases {
+            assert_eq!(g(v), general(v), "{v}");
+            assert_eq!(g(-v), format!("-{}", general(v)), "{v}");
+        }
+        // 2^53 and beyond go the general way.
+        assert_eq!(g(9_007_199_254_740_992.0), "9.007199254740992e+15");
+        assert_eq!(g(1e21), "1e+21");
     }
 
     #[test]
