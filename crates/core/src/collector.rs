@@ -86,6 +86,9 @@ impl ScrapeContext {
 /// The future a collector returns.
 pub type CollectFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CollectError>> + Send + 'a>>;
 
+/// The future [`Collector::collect_timed`] returns: the result, and how long the collector itself worked.
+pub type TimedFuture<'a> = Pin<Box<dyn Future<Output = (Result<(), CollectError>, Duration)> + Send + 'a>>;
+
 /// A collector: does its I/O asynchronously and writes families into `out`.
 ///
 /// Whatever was written to `out` is kept even when the collector then fails or runs out of time, so a collector
@@ -93,6 +96,18 @@ pub type CollectFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CollectError
 pub trait Collector: Send + Sync + 'static {
     /// Collects into `out`, finishing before `ctx.deadline`.
     fn collect<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a>;
+
+    /// [`Collector::collect`], and how long the collector worked on it: the engine's
+    /// `<ns>_scrape_collector_duration_seconds`. By default the time its future took; [`Blocking`] collectors
+    /// report their own run on the lane, not the wait behind the collectors queued before them nor until their
+    /// batch was announced (node_exporter times each collector's own work, all running at once).
+    fn collect_timed<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> TimedFuture<'a> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let res = self.collect(ctx, out).await;
+            (res, start.elapsed())
+        })
+    }
 }
 
 /// A collector that reads local files with blocking calls (most of the node exporter's).
@@ -132,9 +147,10 @@ pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
 /// How long the lane may hold a finished collection unannounced while it keeps finding work queued.
 const ANNOUNCE_WITHIN: Duration = Duration::from_millis(1);
 
-type Output = (Snapshot, Result<(), CollectError>);
+/// A finished job: what it wrote, how it ended, and how long it ran.
+type Output = (Snapshot, Result<(), CollectError>, Duration);
 
-type Work = Box<dyn FnOnce() -> Output + Send>;
+type Work = Box<dyn FnOnce() -> (Snapshot, Result<(), CollectError>) + Send>;
 
 /// A finished job's output and the waker of whoever waits for it.
 #[derive(Default)]
@@ -165,10 +181,12 @@ impl Job {
     /// batch), if the job ran and someone waits for it.
     fn run(&self) -> Option<std::task::Waker> {
         let work = self.take_work()?;
-        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        let start = Instant::now();
+        let (snap, res) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
             .unwrap_or_else(|_| (Snapshot::new(), Err(CollectError::Other("collector panicked".into()))));
+        let took = start.elapsed();
         let mut d = self.delivery();
-        d.output = Some(output);
+        d.output = Some((snap, res, took));
         d.waker.take()
     }
 
@@ -424,9 +442,24 @@ impl Drop for CancelOnDrop {
 
 impl<T: BlockingCollector> Collector for Blocking<T> {
     fn collect<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
+        Box::pin(async move { self.run(ctx, out).await.0 })
+    }
+
+    fn collect_timed<'a>(&'a self, ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> TimedFuture<'a> {
+        Box::pin(self.run(ctx, out))
+    }
+}
+
+impl<T: BlockingCollector> Blocking<T> {
+    /// Queues the collection on the lane (or a thread of its own) and waits for it; the duration is its own run.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ScrapeContext,
+        out: &'a mut Snapshot,
+    ) -> impl Future<Output = (Result<(), CollectError>, Duration)> + Send + 'a {
         let inner = self.0.clone();
         let ctx2 = ctx.clone();
-        Box::pin(async move {
+        async move {
             let work = move || {
                 let mut snap = Snapshot::new();
                 let res = inner.collect(&ctx2, &mut snap);
@@ -443,10 +476,10 @@ impl<T: BlockingCollector> Collector for Blocking<T> {
                 None => job.run_elsewhere(),
             }
             // No timer here: the engine's deadline ends the wait (and `_cancel` the job, if it has not started).
-            let (snap, res) = std::future::poll_fn(|cx| job.poll_output(cx)).await;
+            let (snap, res, took) = std::future::poll_fn(|cx| job.poll_output(cx)).await;
             out.merge(snap);
-            res
-        })
+            (res, took)
+        }
     }
 }
 

@@ -329,12 +329,13 @@ struct Slot<'a> {
 async fn run_one(slot: &mut Slot<'_>, ctx: &ScrapeContext) {
     let start = Instant::now();
     // A panicking collector is a bug, but it must cost only its own output, not the scrape.
-    let guarded = std::panic::AssertUnwindSafe(slot.collector.collector.collect(ctx, &mut slot.snap)).catch_unwind();
-    let res = match guarded.await {
-        Ok(r) => r,
-        Err(_) => Err(CollectError::Other("collector panicked".into())),
+    let guarded =
+        std::panic::AssertUnwindSafe(slot.collector.collector.collect_timed(ctx, &mut slot.snap)).catch_unwind();
+    let (res, took) = match guarded.await {
+        Ok(done) => done,
+        Err(_) => (Err(CollectError::Other("collector panicked".into())), start.elapsed()),
     };
-    slot.duration = start.elapsed();
+    slot.duration = took;
     slot.res = Some(res);
 }
 
@@ -464,6 +465,21 @@ mod tests {
             std::thread::sleep(self.0);
             Ok(())
         }
+    }
+
+    #[tokio::test]
+    async fn a_blocking_collectors_duration_is_its_own_run() {
+        // Queued behind a slow one on the lane, the quick collector waits some 30 ms (under the lane's patience),
+        // but its duration, like node_exporter's, is its own work.
+        let engine = Engine::new(
+            "test",
+            vec!["slow", "quick"],
+            vec![named("slow", blocking(SlowFile(Duration::from_millis(30)))), named("quick", blocking(QuickFile))],
+        );
+        let res = engine.run(&ScrapeContext::with_timeout(Duration::from_secs(5)), &Filter::All).await;
+        let took = |name: &str| res.outcomes.iter().find(|o| o.name == name).expect("outcome").duration;
+        assert!(took("slow") >= Duration::from_millis(30), "slow took {:?}", took("slow"));
+        assert!(took("quick") < Duration::from_millis(10), "quick took {:?}", took("quick"));
     }
 
     #[tokio::test]
