@@ -107,6 +107,44 @@ static EXPOSITION: Code = Code::new(&all_lit_lengths(&EXPOSITION_LIT_LEN), &EXPO
 
 /// Appends the raw deflate stream of `input` to `out`.
 pub fn compress(input: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    compress_coded(input, out);
+    // Input the codes make longer (random bytes; text mostly of bytes the exposition code gives long codes, such as
+    // non-ASCII label values) is sent as it is instead: never more than 5 bytes per 64 KiB over its size.
+    if out.len() - start > stored_len(input.len()) {
+        out.truncate(start);
+        store(input, out);
+    }
+}
+
+/// The size of `n` bytes as stored blocks: 5 bytes of header per block of at most 65,535 bytes, at least one block.
+fn stored_len(n: usize) -> usize {
+    n + 5 * n.div_ceil(STORED_MAX).max(1)
+}
+
+/// The most one stored block holds.
+const STORED_MAX: usize = 65_535;
+
+/// Appends `input` as stored (uncompressed) blocks (RFC 1951 3.2.4), starting at a byte boundary.
+fn store(input: &[u8], out: &mut Vec<u8>) {
+    let mut chunks = input.chunks(STORED_MAX).peekable();
+    loop {
+        let chunk = chunks.next().unwrap_or_default();
+        let last = chunks.peek().is_none();
+        // BFINAL, then BTYPE 00; the rest of the byte is padding.
+        out.push(u8::from(last));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+        if last {
+            return;
+        }
+    }
+}
+
+/// [`compress`] with a Huffman code: the fixed one for small inputs, the exposition code otherwise.
+fn compress_coded(input: &[u8], out: &mut Vec<u8>) {
     let mut w = BitWriter::new(out);
     w.put(1, 1); // the one block is the last
     let code = if input.len() < SMALL_INPUT {
@@ -710,7 +748,34 @@ mod tests {
         let mut z = Vec::new();
         compress(input, &mut z);
         assert_eq!(inflate(&z), input, "input of {} bytes", input.len());
+        assert!(z.len() <= stored_len(input.len()), "{} bytes for {}", z.len(), input.len());
         z.len()
+    }
+
+    #[test]
+    fn input_the_codes_make_longer_is_stored() {
+        let mut x: u32 = 2_463_534_242;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        // Empty and one-byte inputs: the fixed code is shorter than a stored block's header (`round_trip` checks
+        // that nothing is ever longer than stored).
+        round_trip(&[]);
+        round_trip(&noise[..1]);
+        for len in [100, 2047, 2048, 65_535, 65_536, 131_070, 200_000] {
+            assert_eq!(round_trip(&noise[..len]), stored_len(len), "{len} bytes of noise");
+        }
+        // Mostly non-ASCII text (label values in another script): stored rather than grown.
+        let text = "节点_指标{主机=\"服务器一号\"} 1\n".repeat(200);
+        assert!(round_trip(text.as_bytes()) <= stored_len(text.len()));
+        // Exposition text is still coded.
+        let body = "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12345.67\n".repeat(100);
+        assert!(round_trip(body.as_bytes()) < body.len() / 10);
     }
 
     #[test]
