@@ -754,15 +754,7 @@ mod tests {
 
     #[test]
     fn input_the_codes_make_longer_is_stored() {
-        let mut x: u32 = 2_463_534_242;
-        let noise: Vec<u8> = (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let noise = crate::testing::noise(2_463_534_242, 200_000);
         // Empty and one-byte inputs: the fixed code is shorter than a stored block's header (`round_trip` checks
         // that nothing is ever longer than stored).
         round_trip(&[]);
@@ -848,19 +840,13 @@ mod tests {
     fn code_lengths_are_optimal_below_the_limit() {
         // The cost of a Huffman code is the sum of the weights of the merged nodes, whichever way ties go: compare
         // with that, from a plain heap, for counts whose trees stay within the limit.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         let mut compared = 0;
         for round in 0..300 {
             let mut freq = [0u32; LITLEN_CODES];
             let used = 2 + (next() % 285) as usize;
             for f in freq.iter_mut().take(used) {
-                *f = if next() % 4 == 0 { 0 } else { 1 + (next() % 500) as u32 };
+                *f = if next().is_multiple_of(4) { 0 } else { 1 + (next() % 500) as u32 };
             }
             freq[0] = freq[0].max(1);
             freq[1] = freq[1].max(1);
@@ -1029,15 +1015,7 @@ mod tests {
         let z = round_trip(&text);
         assert!(z < text.len() * 3 / 10, "{} of {}", z, text.len());
         // Pseudo-random bytes: nothing to find, every literal.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..70_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = crate::testing::noise(0x2545_f491_4f6c_dd1d, 70_000);
         round_trip(&noise);
         // Runs longer than the longest match, and repeats at exactly the window's distance.
         let mut edge = noise[..WINDOW].to_vec();
@@ -1048,15 +1026,7 @@ mod tests {
 
     #[test]
     fn edges_round_trip() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..64 * 1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = crate::testing::noise(0x2545_f491_4f6c_dd1d, 64 * 1024);
         let text: Vec<u8> =
             (0..400u32).flat_map(|i| format!("up{{job=\"j{}\"}} {}\n", i % 7, i).into_bytes()).collect();
         // Either side of the switch from the fixed code to the exposition code.
@@ -1082,13 +1052,7 @@ mod tests {
     #[test]
     fn random_inputs_of_small_alphabets_round_trip() {
         // Small alphabets give many short and overlapping matches; sizes cross block and window boundaries.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for round in 0..60 {
             let alphabet = 1 + (next() % 6) as u8;
             let len = (next() % 120_000) as usize;

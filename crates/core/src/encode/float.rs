@@ -174,7 +174,7 @@ mod tests {
             write_general(&mut s, v);
             s
         };
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = crate::testing::xorshift(0x9E37_79B9_7F4A_7C15);
         let mut cases = vec![1e6, 1e7, 1_234_567.0, 1_073_741_824.0, 9_007_199_254_740_991.0, 1e15, 999_999_999.0];
         for k in 6..16 {
             cases.push(10f64.powi(k));
@@ -182,10 +182,8 @@ mod tests {
             cases.push(10f64.powi(k) + 1.0);
         }
         for _ in 0..100_000 {
-            // xorshift: integers of every length from 7 to 16 digits, below 2^53.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            // Integers of every length from 7 to 16 digits, below 2^53.
+            let x = next();
             let v = (x >> (11 + x % 30)) as f64;
             if v >= 1e6 {
                 cases.push(v);

@@ -202,27 +202,12 @@ pub fn emit(stats: &[Stat<'_>], fields: &Remembered, out: &mut Snapshot) -> Resu
 /// `Proto: Name1 Name2 …` followed by `Proto: v1 v2 …`.
 pub fn parse_pairs(content: &str) -> Result<Vec<Stat<'_>>, CollectError> {
     let mut out = Vec::new();
-    let mut lines = content.lines().filter(|l| !l.trim().is_empty());
-    while let Some(names) = lines.next() {
-        let Some(values) = lines.next() else {
-            return Err(CollectError::Parse(format!("netstat: header without values: {:?}", short(names))));
-        };
-        let mut n = super::fields(names);
-        let mut v = super::fields(values);
-        let (Some(proto_n), Some(proto_v)) = (n.next(), v.next()) else {
-            return Err(CollectError::Parse("netstat: empty line".into()));
-        };
-        let Some(proto) = proto_n.strip_suffix(':') else {
-            return Err(CollectError::Parse(format!("netstat: expected \"Proto:\", got {:?}", short(proto_n))));
-        };
-        if proto_n != proto_v {
-            return Err(CollectError::Parse(format!("netstat: {proto_n} header followed by {:?}", short(proto_v))));
-        }
+    for Pair { proto, mut names, mut values, .. } in pairs(content)? {
         loop {
-            match (n.next(), v.next()) {
+            match (names.next(), values.next()) {
                 (Some(name), Some(value)) => out.push((proto, name, value)),
                 (None, None) => break,
-                _ => return Err(CollectError::Parse(format!("netstat: field count mismatch for {proto}"))),
+                _ => return Err(mismatch(proto)),
             }
         }
     }
