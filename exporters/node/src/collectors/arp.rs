@@ -514,21 +514,14 @@ node_arp_states{device=\"eth0\",state=\"stale\"} 1
     /// [`in_private_namespace`] there.
     #[test]
     fn netlink_in_private_namespace() {
-        let unshare = oxporter_testkit::process::require_binary("unshare", "util-linux");
         oxporter_testkit::process::require_binary("ip", "iproute2");
         oxporter_testkit::process::require_binary("prometheus-node-exporter", "prometheus-node-exporter");
-        let exe = std::env::current_exe().expect("test binary");
-        let out = std::process::Command::new(unshare)
-            .args(["-rn", "--"])
-            .arg(exe)
-            .args(["--exact", "collectors::arp::tests::in_private_namespace", "--ignored", "--nocapture"])
-            .env("OXPORTER_ARP_NAMESPACE", "1")
-            .output()
-            .expect("unshare");
-        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        println!("{log}");
-        assert!(out.status.success(), "the test in a private network namespace failed (or unshare -rn is not allowed)");
-        assert!(log.contains("1 passed"), "the inner test did not run");
+        crate::collectors::testutil::in_namespaces(
+            &["-rn"],
+            "collectors::arp::tests::in_private_namespace",
+            "OXPORTER_ARP_NAMESPACE",
+            "unshare -rn must be allowed",
+        );
     }
 
     /// Run by [`netlink_in_private_namespace`] inside a new network namespace.

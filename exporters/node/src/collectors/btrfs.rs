@@ -579,24 +579,14 @@ mod tests {
     /// [`in_private_mount_namespace`] there.
     #[test]
     fn btrfs_ioctls_on_a_real_filesystem() {
-        let unshare = oxporter_testkit::process::require_binary("unshare", "util-linux");
         oxporter_testkit::process::require_binary("mkfs.btrfs", "btrfs-progs");
         oxporter_testkit::process::require_binary("prometheus-node-exporter", "prometheus-node-exporter");
-        let exe = std::env::current_exe().expect("test binary");
-        let out = std::process::Command::new(unshare)
-            .args(["-mpf", "--mount-proc", "--propagation", "private", "--"])
-            .arg(exe)
-            .args(["--exact", "collectors::btrfs::tests::in_private_mount_namespace", "--ignored", "--nocapture"])
-            .env("OXPORTER_BTRFS_NAMESPACE", "1")
-            .output()
-            .expect("unshare");
-        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        println!("{log}");
-        assert!(
-            out.status.success(),
-            "the test in a private mount namespace failed (it needs root for unshare -m and a loop mount)"
+        crate::collectors::testutil::in_namespaces(
+            &["-mpf", "--mount-proc", "--propagation", "private"],
+            "collectors::btrfs::tests::in_private_mount_namespace",
+            "OXPORTER_BTRFS_NAMESPACE",
+            "root, for unshare -m and a loop mount",
         );
-        assert!(log.contains("1 passed"), "the inner test did not run");
     }
 
     /// Run by [`btrfs_ioctls_on_a_real_filesystem`] inside new mount and PID namespaces.

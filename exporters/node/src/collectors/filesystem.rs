@@ -822,20 +822,12 @@ mod tests {
     /// [`mount_changes_in_a_private_namespace`] there.
     #[test]
     fn mount_changes_are_seen_at_the_next_scrape() {
-        let unshare = oxporter_testkit::process::require_binary("unshare", "util-linux");
-        let exe = std::env::current_exe().expect("test binary");
-        let out = std::process::Command::new(unshare)
-            .args(["-mpf", "--mount-proc", "--propagation", "private", "--"])
-            .arg(exe)
-            .args(["--exact", "collectors::filesystem::tests::mount_changes_in_a_private_namespace", "--ignored"])
-            .arg("--nocapture")
-            .env("OXPORTER_MOUNT_NAMESPACE", "1")
-            .output()
-            .expect("unshare");
-        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        println!("{log}");
-        assert!(out.status.success(), "the test in a private mount namespace failed (it needs root for unshare -m)");
-        assert!(log.contains("1 passed"), "the inner test did not run");
+        crate::collectors::testutil::in_namespaces(
+            &["-mpf", "--mount-proc", "--propagation", "private"],
+            "collectors::filesystem::tests::mount_changes_in_a_private_namespace",
+            "OXPORTER_MOUNT_NAMESPACE",
+            "root, for unshare -m",
+        );
     }
 
     /// Run by [`mount_changes_are_seen_at_the_next_scrape`] inside new mount and PID namespaces.

@@ -549,18 +549,33 @@ pub(crate) mod testutil {
     /// reproduce), for parsers that must return errors on garbage, never panic. The fuzz targets under `fuzz/`
     /// explore further; this keeps CI covering the same functions without nightly.
     pub fn never_panics(alphabet: &[u8], f: impl Fn(&str)) {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = oxporter_core::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..3000 {
             let len = (next() % (16 + round as u64 / 4)) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             f(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    /// Runs the ignored test `inner` (its path in this crate, e.g. `collectors::arp::tests::in_private_namespace`)
+    /// of this test binary under `unshare` with `unshare_args` (new namespaces to make interfaces or mounts in
+    /// without touching the host), with the environment variable `env` set to `1` so it knows how it was started.
+    /// Fails loudly if it failed or did not run; `needs` says what the namespaces need, for that message.
+    pub fn in_namespaces(unshare_args: &[&str], inner: &str, env: &str, needs: &str) {
+        let unshare = oxporter_testkit::process::require_binary("unshare", "util-linux");
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(unshare)
+            .args(unshare_args)
+            .arg("--")
+            .arg(exe)
+            .args(["--exact", inner, "--ignored", "--nocapture"])
+            .env(env, "1")
+            .output()
+            .expect("unshare");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("{log}");
+        assert!(out.status.success(), "{inner} failed in its namespaces (unshare {unshare_args:?}: {needs})");
+        assert!(log.contains("1 passed"), "the inner test {inner} did not run");
     }
 
     /// Calls `f` with every prefix of `text` (a truncated read of a valid file).
