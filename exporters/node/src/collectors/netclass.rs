@@ -96,6 +96,8 @@ pub struct Iface {
 /// down link, `EOPNOTSUPP`, permissions) are left out; other read errors fail the interface.
 pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
     let mut iface = Iface::default();
+    // One path for all the attributes (a join per attribute was a tenth of this collector's allocations).
+    let mut path = dir.to_path_buf();
     // The interface's directory through a kept descriptor, like its attribute files.
     for entry in oxporter_core::kept::list_dir(dir).map_err(|e| CollectError::io(dir.display(), e))? {
         if entry.kind != oxporter_core::kept::EntryKind::File {
@@ -107,12 +109,17 @@ pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
         if numeric.is_none() && text.is_none() {
             continue;
         }
-        let path = dir.join(&entry.name);
-        let value = match read_attr(&path) {
+        path.push(&entry.name);
+        let read = read_attr(&path);
+        let value = match read {
             Ok(v) => v,
-            Err(e) if ignorable(&e) => continue,
+            Err(e) if ignorable(&e) => {
+                path.pop();
+                continue;
+            }
             Err(e) => return Err(CollectError::io(path.display(), e)),
         };
+        path.pop();
         if let Some(file) = numeric {
             // An invalid number is left out, as the Go parser does.
             if let Some(v) = parse_go_int(&value) {
