@@ -597,7 +597,11 @@ pub fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
 /// All of `path` as text through [`KeptFiles::global`] (invalid UTF-8 replaced), like `std::fs::read_to_string`
 /// for the small files of procfs and sysfs.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    with_whole(path, u64::MAX, |b| String::from_utf8_lossy(b).into_owned())
+    // `from_utf8` first: the usual valid text is checked much faster than `from_utf8_lossy` walks it.
+    with_whole(path, u64::MAX, |b| match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    })
 }
 
 #[cfg(test)]
