@@ -740,7 +740,8 @@ mod tests {
     }
 
     #[test]
-    fn listed_procfs_files_are_read_whole_in_one_read() {
+    fn listed_procfs_files_are_read_whole() {
+        // That they end without a confirming read is the simulation's part; here, that nothing is cut short.
         let kept = KeptFiles::new(16, IDLE);
         let mut buf = Vec::new();
         for (path, stable) in [("/proc/self/limits", true), ("/proc/net/dev", false), ("/proc/vmstat", false)] {

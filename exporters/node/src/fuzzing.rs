@@ -66,23 +66,6 @@ pub fn arp_netlink(input: &[u8]) {
     }
 }
 
-/// Deterministic pseudo-random inputs built from `alphabet` (xorshift), for the garbage unit tests.
-pub fn garbage(seed: u64, count: usize, max_len: usize, alphabet: &[&str]) -> Vec<String> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() as usize) % (max_len + 1);
-            (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +115,7 @@ mod tests {
 
     #[test]
     fn proc_parsers_survive_garbage() {
-        for input in garbage(7, 3000, 120, PROC_ALPHABET) {
+        for input in oxporter_core::testing::token_soup(7, 3000, 120, PROC_ALPHABET) {
             proc_parsers(&input);
         }
         for sample in [

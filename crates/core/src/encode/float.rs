@@ -137,23 +137,14 @@ pub fn write_om_float(out: &mut String, v: f64) {
 }
 
 /// Appends an unsigned integer.
-pub fn write_u64(out: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+pub fn write_u64(out: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
     // ASCII digits, pushed as chars: no UTF-8 check of the buffer (one per sample value was 0.5 % of a scrape).
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    out.extend(digit_bytes(&mut buf, v).iter().map(|&d| char::from(d)));
 }
 
-/// The decimal digits of `v`, written at the end of `buf`.
-fn u64_digits(buf: &mut [u8; 20], mut v: u64) -> &str {
+/// The decimal digits of `v` as ASCII bytes, written at the end of `buf`.
+fn digit_bytes(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -163,8 +154,13 @@ fn u64_digits(buf: &mut [u8; 20], mut v: u64) -> &str {
             break;
         }
     }
+    &buf[i..]
+}
+
+/// The decimal digits of `v` as text, written at the end of `buf`.
+fn u64_digits(buf: &mut [u8; 20], v: u64) -> &str {
     // ASCII digits only, so never the empty fallback.
-    std::str::from_utf8(&buf[i..]).unwrap_or_default()
+    std::str::from_utf8(digit_bytes(buf, v)).unwrap_or_default()
 }
 
 #[cfg(test)]
