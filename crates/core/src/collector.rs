@@ -130,22 +130,21 @@ pub trait BlockingCollector: Send + Sync + 'static {
 /// its own, and while the lane is stalled new ones go to a thread of their own directly, so a hung file system costs
 /// only the collector that reads it.
 ///
-/// Finished collections are announced in batches: the lane wakes their waiters when its queue runs dry (or a
-/// millisecond after the oldest unannounced one finished, when scrapes queue without pause), and wakes each task
-/// once however many of its collections finished (the engine polls a scrape's collectors under one waker, so a
-/// scrape's blocking collectors wake it once, not once each: every wake-up from another thread is an `eventfd` write
-/// and an `epoll_wait` return of the runtime's thread, and on a busy machine a context switch each). The watch
+/// Finished collections are announced in batches: the lane wakes their waiters when its queue runs dry or the next
+/// queued collection is another task's (another scrape's), and wakes each task once however many of its
+/// collections finished (the engine polls a scrape's collectors under one waker, so a scrape's blocking collectors
+/// wake it once, not once each: every wake-up from another thread is an `eventfd` write and an `epoll_wait` return
+/// of the runtime's thread, and a context switch each, dearer still when the thread's CPU was idle). The watch
 /// announces what finished before a collector that has held the lane for the patience, so a hung collector delays
-/// the others' results by at most [`LANE_PATIENCE`]. A scrape thus wakes the lane once and the watch not at all,
-/// and registers no timer per collector (the scrape's deadline, kept by the engine, is the only one).
+/// the others' results by at most [`LANE_PATIENCE`]. Pushes made under a [`LanePushes`] guard (the engine holds one
+/// while it starts a scrape's collectors) wake the lane once, when the guard drops. A scrape thus wakes the lane
+/// once, its own task once and the watch not at all, and registers no timer per collector (the scrape's deadline,
+/// kept by the engine, is the only one).
 pub struct Blocking<T>(pub Arc<T>);
 
 /// How long the running collector may hold the lane before the collectors queued behind it get threads of their own
 /// (and those finished before it are announced).
 pub const LANE_PATIENCE: Duration = Duration::from_millis(50);
-
-/// How long the lane may hold a finished collection unannounced while it keeps finding work queued.
-const ANNOUNCE_WITHIN: Duration = Duration::from_millis(1);
 
 /// A finished job: what it wrote, how it ended, and how long it ran.
 type Output = (Snapshot, Result<(), CollectError>, Duration);
@@ -241,11 +240,9 @@ fn wake_distinct(wakers: Vec<std::task::Waker>) {
 #[derive(Default)]
 struct Queue {
     jobs: std::collections::VecDeque<Arc<Job>>,
-    /// Wakers of finished jobs not yet woken (see [`Blocking`]); the lane wakes them when it runs out of work, the
-    /// watch when the lane is stalled.
+    /// Wakers of finished jobs not yet woken (see [`Blocking`]); the lane wakes them when it runs out of work or
+    /// comes to another task's job, the watch when the lane is stalled.
     unannounced: Vec<std::task::Waker>,
-    /// When the oldest of `unannounced` finished.
-    oldest: Option<Instant>,
     /// The lane sleeps on `ready` (so a push must wake it).
     lane_idle: bool,
     /// Whether the watch's timer is set (so a push behind a stalled lane need not set it).
@@ -254,8 +251,16 @@ struct Queue {
 
 impl Queue {
     fn take_unannounced(&mut self) -> Vec<std::task::Waker> {
-        self.oldest = None;
         std::mem::take(&mut self.unannounced)
+    }
+
+    /// Whether the finished jobs must be announced before the next queued one runs: it belongs to another task
+    /// than the job that finished last (a job is queued with its waiter's waker, see [`Blocking::run`]).
+    fn announce_before_next(&self) -> bool {
+        let (Some(last), Some(next)) = (self.unannounced.last(), self.jobs.front()) else {
+            return false;
+        };
+        !next.delivery().waker.as_ref().is_some_and(|w| w.will_wake(last))
     }
 }
 
@@ -324,8 +329,8 @@ impl Lane {
         }
     }
 
-    /// Runs queued jobs in order. Waiters are woken only when the queue runs dry (or [`ANNOUNCE_WITHIN`] after the
-    /// oldest unannounced job finished, when scrapes queue without pause), each task once.
+    /// Runs queued jobs in order. Waiters are woken only when the queue runs dry or the next job is another task's,
+    /// each task once.
     fn run(&self) {
         use std::sync::atomic::Ordering;
         // The waker of the job just run, handed to the queue with the next lock.
@@ -335,11 +340,11 @@ impl Lane {
                 let mut q = self.lock();
                 if let Some(w) = last.take() {
                     q.unannounced.push(w);
-                    q.oldest.get_or_insert_with(Instant::now);
                 }
                 loop {
-                    let overdue = q.oldest.is_some_and(|t| t.elapsed() > ANNOUNCE_WITHIN);
-                    if !overdue && let Some(j) = q.jobs.pop_front() {
+                    if !q.announce_before_next()
+                        && let Some(j) = q.jobs.pop_front()
+                    {
                         // Under the lock: the watch sees a job either queued or running, never neither.
                         self.busy_since.store(self.now(), Ordering::Release);
                         if !q.watch_armed {
@@ -417,17 +422,72 @@ impl Lane {
         since != 0 && self.now().saturating_sub(since) >= LANE_PATIENCE.as_micros() as u64
     }
 
-    /// Queues a job, waking the lane only if it sleeps (it then sets the watch's alarm).
+    /// Queues a job, waking the lane only if it sleeps (it then sets the watch's alarm), and under a
+    /// [`LanePushes`] guard only when the guard drops.
     fn push(&self, job: Arc<Job>) {
         let mut q = self.lock();
         q.jobs.push_back(job);
         if q.lane_idle {
-            q.lane_idle = false;
-            self.ready.notify_one();
+            let deferred = DEFERRED_WAKE.with(|d| d.get().map(|_| d.set(Some(true))).is_some());
+            if !deferred {
+                q.lane_idle = false;
+                self.ready.notify_one();
+            }
         } else if !q.watch_armed {
             // Queued behind a lane that the watch found stalled a moment ago.
             self.set_alarm(&mut q, Some(LANE_PATIENCE));
         }
+    }
+}
+
+thread_local! {
+    /// `Some` while a [`LanePushes`] guard lives on this thread; `Some(true)` once a push left the lane asleep.
+    static DEFERRED_WAKE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// While it lives, blocking collections queued from this thread leave the lane asleep; dropping it wakes the lane
+/// once if any did. The engine holds one while it starts a scrape's collectors, so the lane does not wake at the
+/// first of them and contend for its queue's lock with the pushes of the others.
+///
+/// Create and drop it in the same synchronous stretch of code (never hold it across an `.await`): until it drops,
+/// the lane does not start what was queued.
+#[must_use = "the lane wakes when the guard drops"]
+pub struct LanePushes {
+    /// The enclosing guard's state on this thread, restored on drop.
+    outer: Option<bool>,
+    /// Not `Send`: it must drop on the thread whose pushes it holds back.
+    _here: std::marker::PhantomData<*const ()>,
+}
+
+impl LanePushes {
+    /// Starts holding back the lane's wake-up on this thread.
+    pub fn hold() -> Self {
+        LanePushes { outer: DEFERRED_WAKE.with(|d| d.replace(Some(false))), _here: std::marker::PhantomData }
+    }
+}
+
+impl Drop for LanePushes {
+    fn drop(&mut self) {
+        let pushed = DEFERRED_WAKE.with(|d| d.replace(self.outer)) == Some(true);
+        if !pushed {
+            return;
+        }
+        if self.outer.is_some() {
+            // Nested: the outermost guard wakes the lane.
+            DEFERRED_WAKE.with(|d| d.set(Some(true)));
+        } else if let Some(lane) = Lane::get() {
+            let mut q = lane.lock();
+            if q.lane_idle && !q.jobs.is_empty() {
+                q.lane_idle = false;
+                lane.ready.notify_one();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for LanePushes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanePushes").finish_non_exhaustive()
     }
 }
 
@@ -471,12 +531,21 @@ impl<T: BlockingCollector> Blocking<T> {
                 runtime: tokio::runtime::Handle::try_current().ok(),
             });
             let _cancel = CancelOnDrop(job.clone());
-            match Lane::get().filter(|l| !l.stalled()) {
-                Some(lane) => lane.push(job.clone()),
-                None => job.run_elsewhere(),
-            }
+            let mut queued = false;
             // No timer here: the engine's deadline ends the wait (and `_cancel` the job, if it has not started).
-            let (snap, res, took) = std::future::poll_fn(|cx| job.poll_output(cx)).await;
+            let (snap, res, took) = std::future::poll_fn(|cx| {
+                if !queued {
+                    // Queued with its waiter's waker, so the lane can tell whose job comes next.
+                    queued = true;
+                    job.delivery().waker = Some(cx.waker().clone());
+                    match Lane::get().filter(|l| !l.stalled()) {
+                        Some(lane) => lane.push(job.clone()),
+                        None => job.run_elsewhere(),
+                    }
+                }
+                job.poll_output(cx)
+            })
+            .await;
             out.merge(snap);
             (res, took)
         }
@@ -578,11 +647,94 @@ mod tests {
         for f in &mut futs {
             assert!(matches!(f.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
         }
-        // Once for the whole batch; twice at most if the lane was slow enough to announce after a millisecond.
+        // Once for the whole batch (twice only if the test thread was descheduled past the lane's patience).
         let wakes = counter.0.load(Ordering::SeqCst);
         assert!(wakes <= 2, "woken {wakes} times for 21 collections");
         drop(futs);
         assert!(outs.iter().skip(1).all(|o| o.families().iter().any(|f| f.name == "test_quick")));
+    }
+
+    /// Waits up to 5 s for `counter` to reach `n`.
+    fn woken(counter: &Counting, n: usize) -> bool {
+        let start = Instant::now();
+        while counter.0.load(Ordering::SeqCst) < n {
+            if start.elapsed() > Duration::from_secs(5) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    #[test]
+    fn a_task_is_woken_when_the_lane_comes_to_another_tasks_collection() {
+        let (go_a, gate_a) = std::sync::mpsc::channel();
+        let (go_b, gate_b) = std::sync::mpsc::channel();
+        let gate_a = Blocking(Arc::new(Gate(std::sync::Mutex::new(gate_a))));
+        let gate_b = Blocking(Arc::new(Gate(std::sync::Mutex::new(gate_b))));
+        let quick = Blocking(Arc::new(Quick));
+        let ctx = ScrapeContext::with_timeout(Duration::from_secs(10));
+        let (a, b) = (Arc::new(Counting(AtomicUsize::new(0))), Arc::new(Counting(AtomicUsize::new(0))));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+
+        // Task A: a gate and three quick collections; task B, queued behind them: a gate that holds the lane.
+        let mut outs: Vec<Snapshot> = (0..5).map(|_| Snapshot::new()).collect();
+        let [o1, o2, o3, o4, o5] = &mut outs[..] else { unreachable!() };
+        let mut futs_a = vec![gate_a.collect(&ctx, o1), quick.collect(&ctx, o2), quick.collect(&ctx, o3)];
+        futs_a.push(quick.collect(&ctx, o4));
+        let mut fut_b = gate_b.collect(&ctx, o5);
+        for f in &mut futs_a {
+            assert!(f.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+        }
+        assert!(fut_b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+
+        // A's results are announced when the lane reaches B's collection, not when the lane runs dry.
+        go_a.send(()).expect("gate a");
+        assert!(woken(&a, 1), "task A was not woken while task B's collection held the lane");
+        for f in &mut futs_a {
+            assert!(matches!(f.as_mut().poll(&mut Context::from_waker(&wa)), Poll::Ready(Ok(()))));
+        }
+        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        go_b.send(()).expect("gate b");
+        assert!(woken(&b, 1), "task B was never woken");
+        assert!(matches!(fut_b.as_mut().poll(&mut Context::from_waker(&wb)), Poll::Ready(Ok(()))));
+        assert_eq!(a.0.load(Ordering::SeqCst), 1, "task A woken again for B's collection");
+    }
+
+    #[test]
+    fn pushes_under_a_guard_wake_the_lane_when_it_drops() {
+        let quick = Blocking(Arc::new(Quick));
+        let ctx = ScrapeContext::with_timeout(Duration::from_secs(10));
+        let counter = Arc::new(Counting(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        // One collection first, so the lane has started and gone to sleep (a lane still starting finds the queue
+        // by itself).
+        let mut first = Snapshot::new();
+        let mut fut = quick.collect(&ctx, &mut first);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert!(woken(&counter, 1), "the lane never ran the first collection");
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        drop(fut);
+        std::thread::sleep(Duration::from_millis(20));
+
+        let mut outs: Vec<Snapshot> = (0..3).map(|_| Snapshot::new()).collect();
+        let mut futs: Vec<_> = outs.iter_mut().map(|o| quick.collect(&ctx, o)).collect();
+        {
+            let _outer = LanePushes::hold();
+            let _inner = LanePushes::hold();
+            for f in &mut futs {
+                assert!(f.as_mut().poll(&mut cx).is_pending());
+            }
+            drop(_inner);
+            // Held back: the lane (idle, or busy with another test's work) has not run them.
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        }
+        assert!(woken(&counter, 2), "the lane was not woken when the guard dropped");
+        for f in &mut futs {
+            assert!(matches!(f.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        }
     }
 
     #[test]

@@ -220,6 +220,8 @@ impl Engine {
             // all the collections it finished (`collector::Blocking`). A scrape has tens of collectors, so polling
             // them all costs less than one wake-up more.
             let all = std::future::poll_fn(|cx| {
+                // The blocking collectors started in this poll wake the lane once, after the last one is queued.
+                let _pushes = crate::collector::LanePushes::hold();
                 let mut running = false;
                 for run in runs.iter_mut() {
                     if let Some(fut) = run {
@@ -510,8 +512,9 @@ mod tests {
         })
         .await;
         assert!(res.outcomes.iter().all(|o| o.error.is_none()));
-        // One poll to start, one per batch the lane announces (one, or a few when it is slow; not thirty).
-        assert!(polls <= 6, "polled {polls} times");
+        // One poll to start and one when the lane has run them all (a third only if a collection held the lane
+        // past its patience on a loaded machine; not thirty).
+        assert!(polls <= 3, "polled {polls} times");
     }
 
     struct Counting(Arc<AtomicUsize>);
