@@ -121,11 +121,11 @@ struct Cpu {
 }
 
 impl BlockingCollector for Cpu {
-    fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+    fn collect(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
         if self.info {
             self.collect_info(out)?;
         }
-        self.collect_stat(out)?;
+        self.collect_stat(ctx, out)?;
         self.collect_isolated(out)?;
         self.collect_throttles(out);
         self.collect_online(out);
@@ -186,8 +186,9 @@ impl Cpu {
         Ok(())
     }
 
-    fn collect_stat(&self, out: &mut Snapshot) -> Result<(), CollectError> {
-        let st = stat::parse(&read_file(&self.stat)?)?;
+    fn collect_stat(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+        // Shared with the `stat` collector: one read of /proc/stat per scrape.
+        let st = stat::read_shared(&self.stat, ctx)?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         merge_monotonic(&mut last, &st.cpus);
         let fam = out.counter("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.");

@@ -1,7 +1,6 @@
 //! `netclass`: network interface properties from `/sys/class/net/<iface>` (`node_network_up`,
 //! `node_network_info`, speed, carrier, MTU, …).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oxporter_core::collector::{BuildError, blocking};
@@ -83,13 +82,51 @@ const NUMERIC: &[(&str, &str, &str, bool)] = &[
 /// Text attribute files node_exporter reads.
 const TEXT: &[&str] = &["address", "broadcast", "duplex", "ifalias", "operstate"];
 
-/// The attributes of one interface that node_exporter uses.
+/// Where some attributes are in [`NUMERIC`] and [`TEXT`] (checked by a test).
+const FLAGS: usize = 7;
+const ADDRESS: usize = 0;
+const BROADCAST: usize = 1;
+const DUPLEX: usize = 2;
+const IFALIAS: usize = 3;
+const OPERSTATE: usize = 4;
+
+/// The attributes of one interface that node_exporter uses. Arrays in the tables' order rather than maps: an
+/// interface has a few dozen files, and this collector runs on every scrape for every interface.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Iface {
-    /// Numeric attributes by file name (`mtu`, `speed`, …); unreadable or invalid ones are absent.
-    pub numbers: BTreeMap<&'static str, i64>,
-    /// Text attributes by file name; absent ones are empty.
-    pub text: BTreeMap<&'static str, String>,
+    /// Numeric attributes in [`NUMERIC`] order; unreadable or invalid ones are `None`.
+    pub numbers: [Option<i64>; NUMERIC.len()],
+    /// `speed` in Mbit/s, if readable.
+    pub speed: Option<i64>,
+    /// Text attributes in [`TEXT`] order; absent ones are empty.
+    pub text: [String; TEXT.len()],
+}
+
+impl Iface {
+    /// The numeric attribute read from `file` (`mtu`, `speed`, …).
+    pub fn number(&self, file: &str) -> Option<i64> {
+        if file == "speed" {
+            return self.speed;
+        }
+        NUMERIC.iter().position(|(f, ..)| *f == file).and_then(|i| self.numbers[i])
+    }
+}
+
+/// Which of [`Iface`]'s slots an attribute file fills.
+enum Slot {
+    Number(usize),
+    Speed,
+    Text(usize),
+}
+
+fn slot(name: &str) -> Option<Slot> {
+    if let Some(i) = NUMERIC.iter().position(|(f, ..)| *f == name) {
+        return Some(Slot::Number(i));
+    }
+    if name == "speed" {
+        return Some(Slot::Speed);
+    }
+    TEXT.iter().position(|f| *f == name).map(Slot::Text)
 }
 
 /// Reads one `/sys/class/net/<iface>` directory. Attributes the device cannot answer (`EINVAL` for the speed of a
@@ -103,12 +140,9 @@ pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
         if entry.kind != oxporter_core::kept::EntryKind::File {
             continue;
         }
-        let name = entry.name.to_string_lossy();
-        let numeric = NUMERIC.iter().map(|(f, ..)| *f).chain(["speed"]).find(|f| *f == name);
-        let text = TEXT.iter().copied().find(|f| *f == name);
-        if numeric.is_none() && text.is_none() {
+        let Some(slot) = slot(&entry.name.to_string_lossy()) else {
             continue;
-        }
+        };
         path.push(&entry.name);
         let read = read_attr(&path);
         let value = match read {
@@ -120,13 +154,11 @@ pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
             Err(e) => return Err(CollectError::io(path.display(), e)),
         };
         path.pop();
-        if let Some(file) = numeric {
-            // An invalid number is left out, as the Go parser does.
-            if let Some(v) = parse_go_int(&value) {
-                iface.numbers.insert(file, v);
-            }
-        } else if let Some(file) = text {
-            iface.text.insert(file, value);
+        // An invalid number is left out, as the Go parser does.
+        match slot {
+            Slot::Number(i) => iface.numbers[i] = parse_go_int(&value),
+            Slot::Speed => iface.speed = parse_go_int(&value),
+            Slot::Text(i) => iface.text[i] = value,
         }
     }
     Ok(iface)
@@ -155,34 +187,34 @@ struct Netclass {
 
 impl Netclass {
     fn emit(&self, out: &mut Snapshot, device: &str, iface: &Iface) {
-        let text = |k: &str| iface.text.get(k).map(String::as_str).unwrap_or("");
+        let text = |i: usize| iface.text[i].as_str();
         let labels = [("device", device)];
-        let up = if text("operstate") == "up" { 1.0 } else { 0.0 };
+        let up = if text(OPERSTATE) == "up" { 1.0 } else { 0.0 };
         out.gauge("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.").sample(&labels, up);
-        let adminstate = match iface.numbers.get("flags") {
+        let adminstate = match iface.numbers[FLAGS] {
             None => "unknown",
             Some(f) if f & 1 == 1 => "up",
             Some(_) => "down",
         };
         out.gauge("node_network_info", "Non-numeric data from /sys/class/net/<iface>, value is always 1.").sample(
             &[
-                ("address", text("address")),
+                ("address", text(ADDRESS)),
                 ("adminstate", adminstate),
-                ("broadcast", text("broadcast")),
+                ("broadcast", text(BROADCAST)),
                 ("device", device),
-                ("duplex", text("duplex")),
-                ("ifalias", text("ifalias")),
-                ("operstate", text("operstate")),
+                ("duplex", text(DUPLEX)),
+                ("ifalias", text(IFALIAS)),
+                ("operstate", text(OPERSTATE)),
             ],
             1.0,
         );
-        for &(file, name, help, counter) in NUMERIC {
-            if let Some(&v) = iface.numbers.get(file) {
+        for (&(_, name, help, counter), v) in NUMERIC.iter().zip(iface.numbers) {
+            if let Some(v) = v {
                 let fam = if counter { out.counter(name, help) } else { out.gauge(name, help) };
                 fam.sample(&labels, v as f64);
             }
         }
-        if let Some(&speed) = iface.numbers.get("speed") {
+        if let Some(speed) = iface.speed {
             // Some devices report -1 when the speed is unknown.
             if speed >= 0 || !self.ignore_invalid_speed {
                 let bytes = speed.saturating_mul(1000 * 1000) / 8;
@@ -267,8 +299,17 @@ mod tests {
     #[test]
     fn garbage_values_are_left_out() {
         let iface = read_iface(&fixture("broken/sys/class/net/eth9")).expect("readable");
-        assert_eq!(iface.numbers.get("mtu"), Some(&1500));
-        assert_eq!(iface.numbers.get("dormant"), None);
+        assert_eq!(iface.number("mtu"), Some(1500));
+        assert_eq!(iface.number("dormant"), None);
+    }
+
+    #[test]
+    fn slot_constants_name_their_attributes() {
+        assert_eq!(NUMERIC[FLAGS].0, "flags");
+        let text = [(ADDRESS, "address"), (BROADCAST, "broadcast"), (DUPLEX, "duplex"), (IFALIAS, "ifalias")];
+        for (i, name) in text.into_iter().chain([(OPERSTATE, "operstate")]) {
+            assert_eq!(TEXT[i], name);
+        }
     }
 
     #[test]

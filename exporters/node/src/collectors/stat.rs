@@ -1,9 +1,13 @@
 //! `stat`: kernel counters from `/proc/stat` (boot time, forks, interrupts, context switches, runnable and blocked
 //! processes, and with `--collector.stat.softirq` softirqs per vector).
 //!
-//! [`parse`] also serves the `cpu` collector, which reads the per-CPU lines of the same file.
+//! [`parse`] also serves the `cpu` collector, which reads the per-CPU lines of the same file; [`read_shared`] reads
+//! and parses the file once per scrape for both.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use oxporter_core::collector::{BuildError, blocking};
 use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, Snapshot};
@@ -42,8 +46,8 @@ struct Stat {
 }
 
 impl BlockingCollector for Stat {
-    fn collect(&self, _: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
-        let st = parse(&read_file(&self.path)?)?;
+    fn collect(&self, ctx: &ScrapeContext, out: &mut Snapshot) -> Result<(), CollectError> {
+        let st = read_shared(&self.path, ctx)?;
         out.counter("node_intr_total", "Total number of interrupts serviced.").sample(&[], st.intr as f64);
         out.counter("node_context_switches_total", "Total number of context switches.").sample(&[], st.ctxt as f64);
         out.counter("node_forks_total", "Total number of forks.").sample(&[], st.processes as f64);
@@ -111,6 +115,26 @@ pub struct ProcStat {
     pub procs_blocked: u64,
     /// The ten vectors of the `softirq` line, in [`SOFTIRQ_VECTORS`] order.
     pub softirq: [u64; 10],
+}
+
+/// `path` (a `/proc/stat`) read and parsed once per scrape for the `cpu` and `stat` collectors, which both need it:
+/// the kernel writes the file afresh for every read, summing counters over every CPU and every interrupt, which on a
+/// large machine is a good part of what a scrape costs it. A scrape is told apart by its deadline (`ctx.deadline`,
+/// an instant to the nanosecond; scrapes that join one in flight share its result anyway); another scrape, or
+/// another path, reads the file again. A failed read or parse is not kept: each collector reports it.
+pub fn read_shared(path: &Path, ctx: &ScrapeContext) -> Result<Arc<ProcStat>, CollectError> {
+    type Last = Option<(PathBuf, Instant, Arc<ProcStat>)>;
+    static LAST: Mutex<Last> = Mutex::new(None);
+    let lock = || LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((p, deadline, st)) = &*lock()
+        && *deadline == ctx.deadline
+        && p == path
+    {
+        return Ok(st.clone());
+    }
+    let st = Arc::new(parse(&read_file(path)?)?);
+    *lock() = Some((path.to_path_buf(), ctx.deadline, st.clone()));
+    Ok(st)
 }
 
 /// The kernel's USER_HZ: `/proc/stat` counts CPU time in 1/100 s on every architecture Linux exports it on.
@@ -210,6 +234,29 @@ procs_running 2
 procs_blocked 1
 softirq 150851 0 19652 4 5479 45075 0 158 35297 0 45186
 ";
+
+    #[test]
+    fn one_read_per_scrape_is_shared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stat");
+        std::fs::write(&path, SAMPLE).expect("write");
+        let scrape = ScrapeContext::with_timeout(std::time::Duration::from_secs(10));
+        let first = read_shared(&path, &scrape).expect("read");
+        // The file changes within the scrape: both collectors still see the one reading.
+        std::fs::write(&path, SAMPLE.replace("ctxt 434366", "ctxt 434367")).expect("write");
+        let again = read_shared(&path, &scrape).expect("read");
+        assert!(Arc::ptr_eq(&first, &again));
+        // The next scrape reads it afresh.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let next = read_shared(&path, &ScrapeContext::with_timeout(std::time::Duration::from_secs(10))).expect("read");
+        assert_eq!((first.ctxt, next.ctxt), (434366, 434367));
+        // A failed read is not kept.
+        std::fs::write(&path, "ctxt x\n").expect("write");
+        let bad = ScrapeContext::with_timeout(std::time::Duration::from_secs(10));
+        assert!(read_shared(&path, &bad).is_err());
+        std::fs::write(&path, SAMPLE).expect("write");
+        assert!(read_shared(&path, &bad).is_ok());
+    }
 
     #[test]
     fn parses_sample() {
