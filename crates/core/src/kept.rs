@@ -170,7 +170,7 @@ impl KeptFiles {
         let key = path.as_os_str();
         let kept = self.lock().dirs.remove(key);
         if let Some(kept) = kept
-            && let Ok(entries) = list(&kept.dir)
+            && let Ok(entries) = list(&kept.dir, true)
             && !entries.is_empty()
         {
             self.keep_dir(key, kept.dir);
@@ -178,7 +178,7 @@ impl KeptFiles {
         }
         let fd = rustix::fs::open(path, DIR_FLAGS, rustix::fs::Mode::empty())?;
         let pseudo = Ends::of(&fd, path).is_some();
-        let entries = list(&fd)?;
+        let entries = list(&fd, pseudo)?;
         // An empty directory is not kept: its kept stream would have to be checked with a fresh open every time.
         if pseudo && !entries.is_empty() {
             self.keep_dir(key, fd);
@@ -339,17 +339,41 @@ pub struct DirEntry {
     pub kind: EntryKind,
 }
 
+/// The listing buffer's size.
+const LIST_BUF: usize = 8192;
+
+/// The largest record `getdents64` writes: a `linux_dirent64` (19 bytes before the name) with a 255-byte name and
+/// its NUL, padded to 8 bytes.
+const MAX_DIRENT: usize = 280;
+
 /// Lists the directory open as `dir` from its start (`lseek` to 0, then `getdents64` into a buffer on the stack,
 /// names borrowed from it until copied into the entries), leaving out `.` and `..`.
-fn list(dir: &OwnedFd) -> io::Result<Vec<DirEntry>> {
+///
+/// `pseudo`: `dir` is on procfs or sysfs, whose directory iterators fill a `getdents64` buffer until the next
+/// record does not fit or the directory ends. A call that left room for the largest record therefore reached the
+/// end, and the call that would only return 0 to confirm it is saved (a dozen per node scrape). Other file
+/// systems (network and FUSE ones) may return less than fits, so there the listing ends only at a 0.
+fn list(dir: &OwnedFd, pseudo: bool) -> io::Result<Vec<DirEntry>> {
     use rustix::fs::FileType;
     rustix::fs::seek(dir, rustix::fs::SeekFrom::Start(0))?;
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); LIST_BUF];
     let mut raw = rustix::fs::RawDir::new(dir, &mut buf);
     let mut out = Vec::new();
-    while let Some(entry) = raw.next() {
+    // Bytes of the current `getdents64` call's records seen so far.
+    let mut filled = 0;
+    loop {
+        if pseudo && raw.is_buffer_empty() {
+            // `RawDir` aligns the buffer's start, which may cost it up to 7 bytes.
+            if filled > 0 && filled + MAX_DIRENT <= LIST_BUF - 8 {
+                break;
+            }
+            filled = 0;
+        }
+        let Some(entry) = raw.next() else { break };
         let entry = entry?;
         let name = entry.file_name().to_bytes();
+        // The record's length as the kernel computes it (`d_reclen`, which `RawDir` does not hand out).
+        filled += (19 + name.len() + 1).next_multiple_of(8);
         if name == b"." || name == b".." {
             continue;
         }
@@ -1048,6 +1072,34 @@ mod tests {
         assert!(during.len() > before.len() || during != before, "{before:?} {during:?}");
         let entry = kept.list_dir(tasks).expect("tasks");
         assert!(entry.iter().all(|e| e.kind == EntryKind::Dir));
+    }
+
+    #[test]
+    fn pseudo_directories_larger_than_the_buffer_are_listed_whole() {
+        // Listings that take one `getdents64` call, two, or more (records of every length), which end without the
+        // confirming call: the same names as `std::fs::read_dir`, fresh and from the kept descriptor.
+        let kept = KeptFiles::new(16, IDLE);
+        for dir in ["/sys/kernel/slab", "/proc/sys/net/ipv4", "/proc/sys/vm", "/sys/module", "/sys/class/net"] {
+            let dir = Path::new(dir);
+            if !dir.exists() {
+                // Kernels without SLUB's sysfs have no /sys/kernel/slab; the others are on every Linux.
+                println!("{} is not on this kernel", dir.display());
+                continue;
+            }
+            assert_eq!(names(&kept.list_dir(dir).expect("fresh")), std_names(dir), "{}", dir.display());
+            assert_eq!(names(&kept.list_dir(dir).expect("kept")), std_names(dir), "{}", dir.display());
+        }
+        // A procfs directory of some 900 short names (several calls' worth): all of them, in either listing.
+        use std::os::fd::AsRawFd;
+        let open: Vec<File> = (0..900).map(|_| File::open("/dev/null").expect("/dev/null")).collect();
+        let fds = Path::new("/proc/self/fd");
+        for _ in 0..2 {
+            let listed: std::collections::HashSet<String> =
+                names(&kept.list_dir(fds).expect("fds")).into_iter().collect();
+            for f in &open {
+                assert!(listed.contains(&f.as_raw_fd().to_string()), "fd {} not listed", f.as_raw_fd());
+            }
+        }
     }
 
     #[test]
