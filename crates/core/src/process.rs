@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustix::process::Resource;
+
 use crate::cli::ExporterInfo;
 use crate::model::Snapshot;
 
@@ -36,15 +38,16 @@ pub fn add_process_metrics(out: &mut Snapshot) {
     if let Some(n) = open_fds() {
         out.gauge("process_open_fds", "Number of open file descriptors.").sample(&[], n);
     }
-    if let Ok(limits) = crate::kept::read_to_string(Path::new("/proc/self/limits")) {
-        if let Some(v) = soft_limit(&limits, "Max open files") {
-            out.gauge("process_max_fds", "Maximum number of open file descriptors.").sample(&[], v);
-        }
-        if let Some(v) = soft_limit(&limits, "Max address space") {
-            out.gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.")
-                .sample(&[], v);
-        }
-    }
+    // The soft limits client_golang reads from `/proc/self/limits`, asked of the kernel directly: the same values
+    // (that file prints them), without having the kernel format sixteen rows of text on every scrape.
+    out.gauge("process_max_fds", "Maximum number of open file descriptors.").sample(&[], soft_limit(Resource::Nofile));
+    out.gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.")
+        .sample(&[], soft_limit(Resource::As));
+}
+
+/// A soft resource limit; "unlimited" is reported as 2^64-1, as client_golang does.
+fn soft_limit(resource: Resource) -> f64 {
+    rustix::process::getrlimit(resource).current.unwrap_or(u64::MAX) as f64
 }
 
 /// The number of open descriptors as client_golang counts them: the entries of `/proc/self/fd`, listed through a
@@ -69,13 +72,6 @@ fn boot_time() -> Option<f64> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
     })
-}
-
-/// The soft limit of a `/proc/self/limits` row; "unlimited" is reported as 2^64-1, as client_golang does.
-fn soft_limit(limits: &str, name: &str) -> Option<f64> {
-    let row = limits.lines().find(|l| l.starts_with(name))?;
-    let soft = row[name.len()..].split_whitespace().next()?;
-    if soft == "unlimited" { Some(u64::MAX as f64) } else { soft.parse().ok() }
 }
 
 /// Adds `<ns>_exporter_build_info` with the label set of the Go exporters' build info (`goversion` carries the
@@ -142,13 +138,28 @@ mod tests {
         panic!("open_fds() {:?} never matched the listing", open_fds());
     }
 
+    /// The soft limit of a `/proc/self/limits` row, as client_golang reads it.
+    fn listed_soft_limit(limits: &str, name: &str) -> Option<f64> {
+        let row = limits.lines().find(|l| l.starts_with(name))?;
+        let soft = row[name.len()..].split_whitespace().next()?;
+        if soft == "unlimited" { Some(u64::MAX as f64) } else { soft.parse().ok() }
+    }
+
     #[test]
-    fn limits_parsing() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-                      Max open files            1024                 524288               files     \n\
-                      Max address space         unlimited            unlimited            bytes     \n";
-        assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
-        assert_eq!(soft_limit(limits, "Max address space"), Some(u64::MAX as f64));
-        assert_eq!(soft_limit(limits, "Max nothing"), None);
+    fn limits_are_the_ones_proc_self_limits_lists() {
+        let value = |s: &Snapshot, name: &str| {
+            s.get(name).and_then(|f| f.samples.first()).and_then(|smp| match smp.value {
+                crate::model::Value::Scalar(v) => Some(v),
+                _ => None,
+            })
+        };
+        let mut s = Snapshot::new();
+        add_process_metrics(&mut s);
+        let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+        assert_eq!(value(&s, "process_max_fds"), listed_soft_limit(&limits, "Max open files"));
+        assert_eq!(value(&s, "process_virtual_memory_max_bytes"), listed_soft_limit(&limits, "Max address space"));
+        // And "unlimited" reads as client_golang reports it.
+        let listed = "Max address space         unlimited            unlimited            bytes     \n";
+        assert_eq!(listed_soft_limit(listed, "Max address space"), Some(u64::MAX as f64));
     }
 }
