@@ -15,6 +15,7 @@ spread is visible, and as the median over the blocks.
 Usage:
   bench/node_ab.py --scrapes 1000 /tmp/node-before /tmp/node-after
   bench/node_ab.py --scrapes 1000 --anchor '' A B          # without node_exporter (the twin regime)
+  bench/node_ab.py --scrapes 300 --anchor '' --pause 0.05 A # one build alone, idle 50 ms before each scrape
 Run it twice with the builds swapped: the machine's load drifts over a run.
 """
 
@@ -96,6 +97,7 @@ def main():
     ap.add_argument("--anchor", default="prometheus-node-exporter", help="node_exporter's command; '' = none")
     ap.add_argument("--scrapes", type=int, default=1000, help="measured scrapes of each build")
     ap.add_argument("--blocks", type=int, default=10)
+    ap.add_argument("--pause", type=float, default=0.0, help="seconds of idle after each scrape of ours")
     ap.add_argument("--collectors", default=DEFAULT_COLLECTORS, help="space-separated; default: the 30 defaults")
     a = ap.parse_args()
 
@@ -117,6 +119,8 @@ def main():
                     o.scrape()
                     if anchor:
                         anchor.scrape()
+                    if a.pause:
+                        time.sleep(a.pause)
             after = [cpu_ns(e.proc.pid) for e in everyone]
             for e, t0, t1 in zip(everyone, before, after):
                 n = per_block * (len(ours) if e is anchor else 1)
