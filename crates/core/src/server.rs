@@ -1,6 +1,9 @@
 //! The HTTP server: `/metrics`, multi-target probe paths, the landing page, health endpoints, the request limit,
 //! web-config security, and listening on every `--web.listen-address`.
 
+mod header_timeout;
+use header_timeout::{HEADER_READ_TIMEOUT, HeaderTimeout};
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -475,10 +478,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, conn: Conn, mut stop: to
 impl Conn {
     async fn serve(self, stream: tokio::net::TcpStream, mut stop: tokio::sync::watch::Receiver<bool>) {
         let service = hyper_util::service::TowerToHyperService::new(self.app);
-        // No timer, so no header read timeout: it would also close kept-alive connections idle between scrapes
-        // (as the server before this one, and Go's, keep them).
+        // No timer, so not hyper's header read timeout: it would also close kept-alive connections idle between
+        // scrapes (as Go's servers keep them). `HeaderTimeout` bounds a request's headers from their first byte.
         let http = hyper::server::conn::http1::Builder::new();
         let Some(tls) = self.tls else {
+            let stream = HeaderTimeout::new(stream, HEADER_READ_TIMEOUT);
             let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             return until_done(conn, stop).await;
         };
@@ -509,6 +513,7 @@ impl Conn {
                 }
             },
         };
+        let stream = HeaderTimeout::new(stream, HEADER_READ_TIMEOUT);
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         until_done(conn, stop).await;
     }
