@@ -491,8 +491,12 @@ pub struct MetricFamily {
     /// The type.
     pub metric_type: MetricType,
     /// The samples.
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
 }
+
+/// A family's samples: the first one kept in the family itself, since most families have a single sample (one
+/// allocation less per family and scrape).
+pub type Samples = smallvec::SmallVec<[Sample; 1]>;
 
 impl MetricFamily {
     /// A new family with no samples.
@@ -501,7 +505,7 @@ impl MetricFamily {
         help: impl Into<Cow<'static, str>>,
         metric_type: MetricType,
     ) -> Self {
-        MetricFamily { name: name.into(), help: help.into(), metric_type, samples: Vec::new() }
+        MetricFamily { name: name.into(), help: help.into(), metric_type, samples: Samples::new() }
     }
 
     /// Adds a scalar sample with static label names.
