@@ -237,6 +237,9 @@ impl Engine {
             let _ = tokio::time::timeout_at(ctx.deadline.into(), all).await;
             // Dropping `runs` here cancels whatever did not finish; its slots keep what it wrote so far.
         }
+        // Room for every family up front, so merging thirty collectors does not grow (and rehash) the name index
+        // step by step.
+        let mut unmerged: usize = slots.iter().map(|slot| slot.snap.families().len()).sum();
         let results = slots.into_iter().map(|slot| {
             let (duration, res) = match slot.res {
                 Some(res) => (slot.duration, res),
@@ -248,8 +251,14 @@ impl Engine {
         let mut snapshot = Snapshot::new();
         let mut outcomes = Vec::with_capacity(results.len());
         for (name, snap, duration, res) in results {
+            let first = snapshot.is_empty();
+            unmerged = unmerged.saturating_sub(snap.families().len());
             for conflict in snapshot.merge(snap) {
                 tracing::warn!(collector = name, metric = %conflict, "metric already exported with another type; dropped");
+            }
+            if first && !snapshot.is_empty() {
+                // The first non-empty one was taken whole (see `Snapshot::merge`); make room for the rest.
+                snapshot.reserve(unmerged);
             }
             let error = match res {
                 Ok(()) => None,

@@ -549,13 +549,21 @@ fn static_labels(labels: &[(&'static str, &str)]) -> Labels {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     families: Vec<MetricFamily>,
-    /// Family positions by the hash of their name (the names themselves live in `families` only, so a name built
-    /// at run time is not copied into the index, in each collector's snapshot and again in the merged one). Two
-    /// names with the same hash are told apart by [`Snapshot::position`]. Hashed with a fast seeded hasher: the
-    /// index is hit for every family a collector writes, and SipHash was a tenth of a node scrape's user time.
-    index: HashMap<u64, usize, BuildHasherDefault<PreHashed>>,
+    /// The hash of each family's name, in `families`' order (the names themselves live in `families` only, so a
+    /// name built at run time is not copied, in each collector's snapshot and again in the merged one). A snapshot
+    /// of up to [`SCAN_UP_TO`] families, what one collector writes, is searched by scanning these: cheaper than a
+    /// hash table's allocation and its probes all over memory. Two names with the same hash are told apart by
+    /// [`Snapshot::position`]. Hashed with a fast seeded hasher: a lookup is made for every family a collector
+    /// writes, and SipHash was a tenth of a node scrape's user time.
+    hashes: Vec<u64>,
+    /// Family positions by name hash, built once the snapshot holds more than [`SCAN_UP_TO`] families (a scrape's
+    /// merged snapshot).
+    index: Option<HashMap<u64, usize, BuildHasherDefault<PreHashed>>>,
     hasher: foldhash::fast::RandomState,
 }
+
+/// Up to how many families a snapshot is searched by scanning its hashes rather than through an index.
+const SCAN_UP_TO: usize = 64;
 
 impl PartialEq for Snapshot {
     /// Equal when the families are (the index follows from them).
@@ -593,12 +601,17 @@ impl Snapshot {
 
     /// The position of the family called `name` (whose hash is `hash`), if any.
     fn position(&self, name: &str, hash: u64) -> Option<usize> {
-        let i = *self.index.get(&hash)?;
+        let Some(index) = &self.index else {
+            // Every family whose name has this hash (64-bit hashes: practically never more than one).
+            let mut same = self.hashes.iter().enumerate().filter(|&(_, &h)| h == hash).map(|(i, _)| i);
+            return same.find(|&i| self.families.get(i).is_some_and(|f| f.name == name));
+        };
+        let i = *index.get(&hash)?;
         if self.families.get(i).is_some_and(|f| f.name == name) {
             return Some(i);
         }
-        // Another name with the same hash holds the slot (64-bit hashes: practically never). Only the first of
-        // such names is indexed, so the others are found by a scan.
+        // Another name with the same hash holds the slot. Only the first of such names is indexed, so the others
+        // are found by a scan.
         self.families.iter().position(|f| f.name == name)
     }
 
@@ -606,11 +619,26 @@ impl Snapshot {
     fn insert(&mut self, fam: MetricFamily, hash: u64) {
         if self.families.capacity() == 0 {
             // Most collectors write more than the 4 families a first allocation holds: skip the first steps of
-            // growing (and rehashing) one at a time.
+            // growing one at a time.
             self.reserve(16);
         }
-        self.index.entry(hash).or_insert(self.families.len());
+        if let Some(index) = &mut self.index {
+            index.entry(hash).or_insert(self.families.len());
+        }
         self.families.push(fam);
+        self.hashes.push(hash);
+        if self.index.is_none() && self.families.len() > SCAN_UP_TO {
+            self.build_index(0);
+        }
+    }
+
+    /// Indexes the families by name hash (the first of names with the same hash), with room for `additional` more.
+    fn build_index(&mut self, additional: usize) {
+        let mut index = HashMap::with_capacity_and_hasher(self.hashes.len() + additional, Default::default());
+        for (i, &h) in self.hashes.iter().enumerate() {
+            index.entry(h).or_insert(i);
+        }
+        self.index = Some(index);
     }
 
     /// The family called `name`, created with `help` and `metric_type` if it does not exist yet.
@@ -689,7 +717,12 @@ impl Snapshot {
     /// does not grow (and rehash) the name index step by step.
     pub fn reserve(&mut self, additional: usize) {
         self.families.reserve(additional);
-        self.index.reserve(additional);
+        self.hashes.reserve(additional);
+        match &mut self.index {
+            Some(index) => index.reserve(additional),
+            None if self.families.len() + additional > SCAN_UP_TO => self.build_index(additional),
+            None => {}
+        }
     }
 
     /// The families in insertion order.
@@ -894,12 +927,36 @@ mod tests {
     }
 
     #[test]
+    fn names_with_the_same_hash_are_told_apart_when_scanned() {
+        // Two names given one hash, as if they collided; then a third.
+        let mut s = Snapshot::new();
+        s.insert(MetricFamily::new("a", "", MetricType::Gauge), 7);
+        s.insert(MetricFamily::new("b", "", MetricType::Gauge), 7);
+        assert!(s.index.is_none());
+        assert_eq!((s.position("a", 7), s.position("b", 7), s.position("c", 7)), (Some(0), Some(1), None));
+        // Past the scanning size the index takes over, with the same answers.
+        for i in 0..SCAN_UP_TO {
+            s.gauge(format!("f{i}"), "").sample(&[], 1.0);
+        }
+        assert!(s.index.is_some());
+        assert_eq!((s.position("a", 7), s.position("b", 7), s.position("c", 7)), (Some(0), Some(1), None));
+        assert_eq!(s.get("f3").map(|f| f.samples.len()), Some(1));
+        // A reserve past the scanning size builds the index too.
+        let mut r = Snapshot::new();
+        r.gauge("x", "").sample(&[], 1.0);
+        r.reserve(SCAN_UP_TO);
+        assert!(r.index.is_some());
+        assert!(r.get("x").is_some());
+    }
+
+    #[test]
     fn names_with_the_same_hash_are_told_apart() {
         let mut s = Snapshot::new();
         s.gauge("a", "").sample(&[], 1.0);
-        // Pretend "b" hashes as "a" does: its slot is taken by "a".
+        // Pretend "b" hashes as "a" does: its slot in the index is taken by "a".
         let hash_b = s.hasher.hash_one("b");
-        s.index.insert(hash_b, 0);
+        s.build_index(0);
+        s.index.as_mut().expect("index").insert(hash_b, 0);
         s.counter("b", "").sample(&[], 2.0);
         s.counter("b", "").sample(&[], 3.0);
         s.gauge("a", "").sample(&[], 4.0);
