@@ -25,8 +25,13 @@ pub fn read_once(path: &Path, max: usize) -> std::io::Result<String> {
 /// Reads a sysfs attribute as the Go sysfs library's `SysReadFile` does: one read of up to 4 KiB, surrounding
 /// whitespace trimmed.
 pub fn read_attr(path: &Path) -> std::io::Result<String> {
-    // Valid UTF-8 is borrowed from the reused buffer: only the trimmed value is allocated.
-    kept::with_once(path, 4096, |b| lossy(b).trim().to_owned())
+    read_attr_with(path, str::to_owned)
+}
+
+/// [`read_attr`]'s trimmed text handed to `f`, borrowed from the reused buffer (valid UTF-8 is not copied), so a
+/// value that is parsed right away costs no allocation.
+pub fn read_attr_with<T>(path: &Path, f: impl FnOnce(&str) -> T) -> std::io::Result<T> {
+    kept::with_once(path, 4096, |b| f(lossy(b).trim()))
 }
 
 /// [`read_attr`] of `dir/name`, `None` when missing or unreadable (optional attributes).
@@ -36,12 +41,12 @@ pub fn attr(dir: &Path, name: &str) -> Option<String> {
 
 /// [`attr`] parsed as an unsigned integer.
 pub fn attr_u64(dir: &Path, name: &str) -> Option<u64> {
-    attr(dir, name)?.parse().ok()
+    read_attr_with(&dir.join(name), |s| s.parse().ok()).ok().flatten()
 }
 
 /// [`attr`] parsed as a signed integer.
 pub fn attr_i64(dir: &Path, name: &str) -> Option<i64> {
-    attr(dir, name)?.parse().ok()
+    read_attr_with(&dir.join(name), |s| s.parse().ok()).ok().flatten()
 }
 
 /// Parses an integer as Go's `strconv.ParseInt(s, 0, 64)`: an optional sign, then what

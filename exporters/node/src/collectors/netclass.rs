@@ -8,7 +8,7 @@ use oxporter_core::{BlockingCollector, CollectError, Collector, ScrapeContext, S
 use regex::Regex;
 
 use crate::args::Args;
-use crate::sysfs::{parse_go_int, read_attr, typed_entries};
+use crate::sysfs::{parse_go_int, read_attr, read_attr_with, typed_entries};
 
 /// Flags of the netclass collector.
 #[derive(Debug, Clone, clap::Args)]
@@ -144,22 +144,18 @@ pub fn read_iface(dir: &Path) -> Result<Iface, CollectError> {
             continue;
         };
         path.push(&entry.name);
-        let read = read_attr(&path);
-        let value = match read {
-            Ok(v) => v,
-            Err(e) if ignorable(&e) => {
-                path.pop();
-                continue;
-            }
-            Err(e) => return Err(CollectError::io(path.display(), e)),
+        // Numbers are parsed straight from the read buffer; an invalid one is left out, as the Go parser does.
+        let read = match slot {
+            Slot::Number(i) => read_attr_with(&path, parse_go_int).map(|v| iface.numbers[i] = v),
+            Slot::Speed => read_attr_with(&path, parse_go_int).map(|v| iface.speed = v),
+            Slot::Text(i) => read_attr(&path).map(|v| iface.text[i] = v),
         };
-        path.pop();
-        // An invalid number is left out, as the Go parser does.
-        match slot {
-            Slot::Number(i) => iface.numbers[i] = parse_go_int(&value),
-            Slot::Speed => iface.speed = parse_go_int(&value),
-            Slot::Text(i) => iface.text[i] = value,
+        match read {
+            Ok(()) => {}
+            Err(e) if ignorable(&e) => {}
+            Err(e) => return Err(CollectError::io(path.display(), e)),
         }
+        path.pop();
     }
     Ok(iface)
 }
