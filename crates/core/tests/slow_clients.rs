@@ -4,56 +4,21 @@
 // Test helpers may panic on broken fixtures.
 #![allow(clippy::expect_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oxporter_core::cli::{CommonArgs, ExporterInfo, LogFormat, LogLevel};
-use oxporter_core::collector::{CollectFuture, Collector, ScrapeContext};
-use oxporter_core::engine::{Engine, NamedCollector};
-use oxporter_core::model::Snapshot;
-use oxporter_core::server::{ServerConfig, serve_listeners};
+use oxporter_core::server::serve_listeners;
 use oxporter_core::webconfig::WebConfigHandle;
-
-const INFO: ExporterInfo = ExporterInfo {
-    binary: "oxporter-slow-clients-test",
-    namespace: "test",
-    anchor: "none",
-    default_port: 0,
-    description: "slow clients test",
-    version: "0.0.0",
-};
-
-struct Up;
-
-impl Collector for Up {
-    fn collect<'a>(&'a self, _ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
-        Box::pin(async move {
-            out.gauge("test_up", "Always 1.").sample(&[], 1.0);
-            Ok(())
-        })
-    }
-}
 
 /// Starts the server on a thread of its own (it runs until the test process ends) and returns its port.
 fn start() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
-    let common = CommonArgs {
-        listen_addresses: vec![format!("127.0.0.1:{port}")],
-        telemetry_path: "/metrics".into(),
-        web_config_file: None,
-        max_requests: 40,
-        disable_exporter_metrics: true,
-        scrape_timeout: Duration::from_secs(5),
-        log_level: LogLevel::Info,
-        log_format: LogFormat::Logfmt,
-    };
-    let mut cfg = ServerConfig::new(INFO, common);
-    let engine = Engine::new("test", vec!["up"], vec![NamedCollector { name: "up", collector: Arc::new(Up) }]);
-    cfg.engine = Some(Arc::new(engine));
+    let cfg = common::server_config(port, None);
     let web = WebConfigHandle::load(None).expect("no web config");
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");

@@ -3,40 +3,16 @@
 // Test helpers may panic on broken fixtures.
 #![allow(clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use oxporter_core::cli::{CommonArgs, ExporterInfo, LogFormat, LogLevel};
-use oxporter_core::collector::{CollectFuture, Collector, ScrapeContext};
-use oxporter_core::engine::{Engine, NamedCollector};
-use oxporter_core::model::Snapshot;
-use oxporter_core::server::{ServerConfig, serve_listeners};
+use oxporter_core::server::serve_listeners;
 use oxporter_core::webconfig::WebConfigHandle;
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-
-const INFO: ExporterInfo = ExporterInfo {
-    binary: "oxporter-webconfig-test",
-    namespace: "test",
-    anchor: "none",
-    default_port: 0,
-    description: "web config test",
-    version: "0.0.0",
-};
-
-/// The one collector: `test_up 1`.
-struct Up;
-
-impl Collector for Up {
-    fn collect<'a>(&'a self, _ctx: &'a ScrapeContext, out: &'a mut Snapshot) -> CollectFuture<'a> {
-        Box::pin(async move {
-            out.gauge("test_up", "Always 1.").sample(&[], 1.0);
-            Ok(())
-        })
-    }
-}
 
 /// The server on its own runtime and thread; stopped and joined on drop.
 struct Server {
@@ -51,19 +27,7 @@ impl Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
-        let common = CommonArgs {
-            listen_addresses: vec![format!("127.0.0.1:{port}")],
-            telemetry_path: "/metrics".into(),
-            web_config_file: Some(web_config.to_path_buf()),
-            max_requests: 40,
-            disable_exporter_metrics: true,
-            scrape_timeout: Duration::from_secs(5),
-            log_level: LogLevel::Info,
-            log_format: LogFormat::Logfmt,
-        };
-        let mut cfg = ServerConfig::new(INFO, common);
-        let engine = Engine::new("test", vec!["up"], vec![NamedCollector { name: "up", collector: Arc::new(Up) }]);
-        cfg.engine = Some(Arc::new(engine));
+        let cfg = common::server_config(port, Some(web_config.to_path_buf()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
